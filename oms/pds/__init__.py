@@ -1,0 +1,3 @@
+"""The embedded ATProto Personal Data Server: accounts, identities, keys, signed repositories,
+blobs, the firehose.
+"""
