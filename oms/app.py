@@ -1,0 +1,105 @@
+"""The ASGI application: every surface's routes, the middleware, and the node's lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from oms.config import Settings
+from oms.context import AppContext, open_context
+from oms.errors import NotFound, OmsError
+from oms.jobs.worker import JobWorker
+from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
+from oms.pds.bootstrap import issue_setup_token
+from oms.resources import static_dir
+from oms.web import operations, pages
+
+__all__ = ["create_app", "routes"]
+
+log = logging.getLogger(__name__)
+
+
+def routes() -> list[Route | Mount]:
+    """Every route of every surface, in one table."""
+    return [
+        Route("/healthz", operations.healthz, methods=["GET"]),
+        Route("/readyz", operations.readyz, methods=["GET"]),
+        Route("/metrics", operations.metrics, methods=["GET"]),
+        Route("/", pages.home, methods=["GET"]),
+        Route("/setup", pages.setup_form, methods=["GET"]),
+        Route("/setup", pages.setup_submit, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+def _announce_setup(context: AppContext, token: str) -> None:
+    link = f"{context.settings.public_url}/setup?token={token}"
+    # Printed rather than only logged: the operator must see it even with JSON logs shipped away.
+    print(
+        "\n"
+        "  This node has no admin yet. Create the first admin, once, at:\n"
+        f"    {link}\n"
+        "  (a restart prints a new link and the old one stops working)\n",
+        flush=True,
+    )
+    log.info("first-run setup link issued", extra={"setup_url_printed": True})
+
+
+async def _on_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, OmsError)
+    return pages.render_error(request, error)
+
+
+async def _on_http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    if error.status_code == 404 and "text/html" in request.headers.get("accept", ""):
+        return pages.render_error(request, NotFound(f"nothing at {request.url.path}"))
+    return JSONResponse(
+        {
+            "error": "NotFound" if error.status_code == 404 else "InvalidRequest",
+            "message": error.detail,
+        },
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        context = await open_context(settings, serving=True)
+        token = await issue_setup_token(context.db)
+        if token:
+            _announce_setup(context, token)
+        concurrency = int(settings["jobs.concurrency"]) or (os.cpu_count() or 1)
+        worker = JobWorker(context.db, context.job_handlers, concurrency)
+        worker.start()
+        log.info(
+            "OMS serving %s from %s with %s",
+            settings.public_url,
+            context.data_dir,
+            context.ffmpeg.describe(),
+        )
+        try:
+            yield {"context": context}
+        finally:
+            await worker.stop(float(settings["server.shutdown_timeout"]))
+            await context.close()
+            log.info("OMS stopped cleanly")
+
+    return Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        middleware=[Middleware(RequestMiddleware), Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={OmsError: _on_error, HTTPException: _on_http_error},
+    )

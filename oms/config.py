@@ -1,0 +1,312 @@
+"""The settings registry: every setting declared once, and where each effective value came from.
+
+Load order: defaults < config file (`etc/oms.toml`) < `OMS_<SECTION>_<NAME>` environment < CLI.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from oms.errors import ConfigError
+
+__all__ = [
+    "SETTINGS",
+    "Setting",
+    "Settings",
+    "default_config_path",
+    "load_settings",
+]
+
+Value = str | int | float | bool | Path
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: `key` is `section.name`; its environment name is derived from it."""
+
+    key: str
+    kind: type[Value]
+    default: Value
+    help: str
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    secret: bool = False
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def env(self) -> str:
+        return "OMS_" + self.key.replace(".", "_").upper()
+
+    def parse(self, raw: object, origin: str) -> Value:
+        """Turn a raw value (TOML-typed or a string from env/CLI) into this setting's type."""
+        value = _coerce(self, raw, origin)
+        if self.choices and value not in self.choices:
+            raise ConfigError(
+                f"{origin}: {self.key} must be one of {', '.join(self.choices)}, not {raw!r}"
+            )
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise ConfigError(f"{origin}: {self.key} must be at least {self.minimum:g}")
+            if self.maximum is not None and value > self.maximum:
+                raise ConfigError(f"{origin}: {self.key} must be at most {self.maximum:g}")
+        return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(setting: Setting, raw: object, origin: str) -> Value:
+    kind = setting.kind
+    wrong = f"{origin}: {setting.key} must be {_kind_name(kind)}, not {raw!r}"
+    if kind is bool:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+            return raw.strip().lower() in _TRUE
+        raise ConfigError(wrong)
+    if kind is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return int(raw.strip())
+            except ValueError:
+                pass
+        raise ConfigError(wrong)
+    if kind is float:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            return float(raw)
+        if isinstance(raw, str):
+            try:
+                return float(raw.strip())
+            except ValueError:
+                pass
+        raise ConfigError(wrong)
+    if not isinstance(raw, str):
+        raise ConfigError(wrong)
+    return Path(raw).expanduser() if kind is Path else raw
+
+
+def _kind_name(kind: type[Value]) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", Path: "a path"}.get(
+        kind, "a string"
+    )
+
+
+def _check_public_url(value: Value) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL such as https://music.example.org"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "must be the bare origin of the node, with no path, query or fragment"
+    return None
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("server.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces)."),
+    Setting("server.port", int, 8000, "TCP port to listen on.", minimum=0, maximum=65535),
+    Setting(
+        "server.public_url",
+        str,
+        "",
+        "The node's public origin, e.g. https://music.example.org. Its hostname names the "
+        "node's identities (did:web). Empty: http://localhost:<port>.",
+    ),
+    Setting(
+        "server.forwarded_allow_ips",
+        str,
+        "127.0.0.1",
+        "Comma-separated proxy addresses trusted for X-Forwarded-For/-Proto ('*' for any).",
+    ),
+    Setting(
+        "server.shutdown_timeout",
+        float,
+        30.0,
+        "Seconds a stopping node waits for requests in flight and background work.",
+        minimum=0,
+    ),
+    Setting("data.dir", Path, Path("data"), "The data directory: database, blobs, HLS, keys."),
+    Setting(
+        "data.min_free_mb",
+        int,
+        512,
+        "Free disk space under the data directory below which /readyz and doctor report failure.",
+        minimum=0,
+    ),
+    Setting("node.name", str, "Open Music Streaming", "The collective's name, shown to visitors."),
+    Setting(
+        "log.level",
+        str,
+        "info",
+        "Least severe log level written.",
+        choices=("debug", "info", "warning", "error"),
+    ),
+    Setting(
+        "log.format",
+        str,
+        "plain",
+        "Log line format on stdout: plain text or one JSON object per line.",
+        choices=("plain", "json"),
+    ),
+    Setting(
+        "metrics.token",
+        str,
+        "",
+        "When set, /metrics requires 'Authorization: Bearer <token>'.",
+        secret=True,
+    ),
+    Setting(
+        "media.ffmpeg",
+        str,
+        "auto",
+        "Path of the ffmpeg binary; 'auto' uses ffmpeg on PATH, else the one in imageio-ffmpeg.",
+    ),
+    Setting(
+        "jobs.concurrency",
+        int,
+        0,
+        "Background jobs run at once; 0 means one per CPU core.",
+        minimum=0,
+        maximum=64,
+    ),
+)
+
+_BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+_BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
+_SECTIONS = {s.section for s in SETTINGS}
+_VALIDATORS: dict[str, Callable[[Value], str | None]] = {"server.public_url": _check_public_url}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings, with the origin of each value (for `oms config`)."""
+
+    values: Mapping[str, Value]
+    origins: Mapping[str, str]
+    config_file: Path | None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(str(self.values["data.dir"])).resolve()
+
+    @property
+    def public_url(self) -> str:
+        url = str(self.values["server.public_url"])
+        return url.rstrip("/") if url else f"http://localhost:{self.values['server.port']}"
+
+    @property
+    def hostname(self) -> str:
+        """Host (with a non-default port) that names the node: `localhost:8000`, `music.org`."""
+        return urlsplit(self.public_url).netloc.lower()
+
+    def with_overrides(self, overrides: Mapping[str, object], origin: str) -> Settings:
+        values = dict(self.values)
+        origins = dict(self.origins)
+        for key, raw in overrides.items():
+            setting = _lookup(key, origin)
+            values[key] = _validated(setting, setting.parse(raw, origin), origin)
+            origins[key] = origin
+        return Settings(values, origins, self.config_file)
+
+
+def default_config_path() -> Path:
+    return Path("etc/oms.toml")
+
+
+def _lookup(key: str, origin: str) -> Setting:
+    setting = _BY_KEY.get(key)
+    if setting is None:
+        raise ConfigError(f"{origin}: unknown setting {key!r}{_suggest(key, _BY_KEY)}")
+    return setting
+
+
+def _suggest(name: str, known: Mapping[str, Setting]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _validated(setting: Setting, value: Value, origin: str) -> Value:
+    check = _VALIDATORS.get(setting.key)
+    problem = check(value) if check else None
+    if problem:
+        raise ConfigError(f"{origin}: {setting.key} {problem}, not {value!r}")
+    return value
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as f:
+            document = tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file: {e.strerror}") from e
+    flat: dict[str, object] = {}
+    for section, table in document.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section!r} must be a [section] table")
+        for name, raw in table.items():
+            flat[f"{section}.{name}"] = raw
+    return flat
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Settings:
+    """Resolve every setting. An explicit `config_file` must exist; the default one may not."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Value] = {s.key: s.default for s in SETTINGS}
+    origins = {s.key: "default" for s in SETTINGS}
+
+    explicit = config_file if config_file is not None else environ.get("OMS_CONFIG") or None
+    path = Path(explicit) if explicit else default_config_path()
+    if explicit or path.exists():
+        if not path.exists():
+            raise ConfigError(f"config file {path} does not exist")
+        for key, raw in _read_file(path).items():
+            declared = _lookup(key, str(path))
+            values[key] = _validated(declared, declared.parse(raw, str(path)), str(path))
+            origins[key] = str(path)
+        loaded: Path | None = path
+    else:
+        loaded = None
+
+    for name, raw in environ.items():
+        if not name.startswith("OMS_") or name == "OMS_CONFIG":
+            continue
+        from_env = _BY_ENV.get(name)
+        if from_env is None:
+            # Other OMS_* variables (e.g. the test suite's) are not settings; a misspelt
+            # setting of a known section is an error rather than silently ignored.
+            section = name[4:].split("_", 1)[0].lower()
+            if section in _SECTIONS:
+                raise ConfigError(f"environment: unknown setting {name}{_suggest(name, _BY_ENV)}")
+            continue
+        origin = f"environment {name}"
+        values[from_env.key] = _validated(from_env, from_env.parse(raw, origin), origin)
+        origins[from_env.key] = origin
+
+    settings = Settings(values, origins, loaded)
+    if overrides:
+        settings = settings.with_overrides(overrides, "command line")
+    return settings

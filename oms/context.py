@@ -1,0 +1,145 @@
+"""The node's dependencies, opened once per process: settings, database, event bus, keys, ffmpeg.
+
+It holds things, not behaviour: surfaces hand its parts to the rooms' functions.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from oms.config import Settings
+from oms.db.backup import DATABASE_FILE
+from oms.db.database import Database
+from oms.db.queue import JobHandler, requeue_interrupted
+from oms.errors import StartupError
+from oms.events import EventBus
+from oms.media.ffmpeg_binary import FFmpeg, locate_ffmpeg
+from oms.pds.keystore import KeyStore
+
+__all__ = ["AppContext", "DataDirLock", "open_context", "prepare_data_dir"]
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = "oms.lock"
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    data_dir: Path
+    db: Database
+    bus: EventBus
+    keys: KeyStore
+    ffmpeg: FFmpeg
+    lock: DataDirLock | None = None
+    # Room functions run by the durable job worker, by job kind (filled by later rooms).
+    job_handlers: dict[str, JobHandler] = field(default_factory=dict)
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def hls_dir(self) -> Path:
+        return self.data_dir / "hls"
+
+    async def close(self) -> None:
+        await self.db.close()
+        if self.lock is not None:
+            self.lock.release()
+
+
+class DataDirLock:
+    """An exclusive lock on the data dir, held by the serving process for its lifetime."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StartupError(
+                f"the data directory {self.path.parent} is in use by {holder}; "
+                "stop that node first (one node per data directory)"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"oms pid {os.getpid()}\n")
+        handle.flush()
+        self._file = handle
+
+    def held_elsewhere(self) -> bool:
+        if not self.path.exists():
+            return False
+        with self.path.open("a+") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return False
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir and its folders, and prove it is writable, or say why not."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for folder in ("blobs", "hls"):
+            (data_dir / folder).mkdir(exist_ok=True)
+        probe = data_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as e:
+        raise StartupError(
+            f"the data directory {data_dir} is not writable ({e.strerror}); "
+            "set data.dir (OMS_DATA_DIR) to a folder this user can write"
+        ) from e
+
+
+def free_megabytes(path: Path) -> int:
+    return shutil.disk_usage(path).free // (1024 * 1024)
+
+
+async def open_context(settings: Settings, *, serving: bool = False) -> AppContext:
+    """Open everything the node needs. `serving` also takes the data-dir lock and resumes
+    interrupted jobs, which only the one serving process may do."""
+    data_dir = settings.data_dir
+    prepare_data_dir(data_dir)
+    lock = DataDirLock(data_dir) if serving else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        ffmpeg = locate_ffmpeg(str(settings["media.ffmpeg"]))
+        keys = KeyStore(data_dir / "keys")
+        keys.prepare()
+        keys.node_key()
+        bus = EventBus()
+        db = await Database.open(data_dir / DATABASE_FILE, bus=bus)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lock)
+    if serving:
+        resumed = await requeue_interrupted(db)
+        if resumed:
+            log.info("resumed %d interrupted background jobs", resumed)
+    return context

@@ -1,0 +1,162 @@
+"""The node's SQLite database: one writer connection behind a lock, read-only readers.
+
+A write is `async with db.transaction() as tx:` — BEGIN IMMEDIATE … COMMIT under the writer
+lock; events the transaction published reach the bus only after COMMIT succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from oms.db.migrations import apply_migrations
+from oms.events import Event, EventBus
+from oms.metrics import DB_WRITE_SECONDS
+
+__all__ = ["Database", "Transaction"]
+
+Params = Sequence[Any] | dict[str, Any]
+
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    # Another process (the CLI, a backup) may hold the write lock for a moment.
+    "PRAGMA busy_timeout=10000",
+)
+
+
+class Transaction:
+    """The writer connection inside one BEGIN IMMEDIATE … COMMIT, plus its pending events."""
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self.events: list[Event] = []
+
+    async def execute(self, sql: str, params: Params = ()) -> aiosqlite.Cursor:
+        return await self._connection.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        await self._connection.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self._connection.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self._connection.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    def publish(self, event: Event) -> None:
+        """Queue an event; it is published only if and after the transaction commits."""
+        self.events.append(event)
+
+
+class Database:
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        readers: list[aiosqlite.Connection],
+        bus: EventBus,
+    ) -> None:
+        self.path = path
+        self.bus = bus
+        self._writer = writer
+        self._write_lock = asyncio.Lock()
+        self._all_readers = readers
+        self._closed = False
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        for reader in readers:
+            self._readers.put_nowait(reader)
+
+    @classmethod
+    async def open(cls, path: Path, *, bus: EventBus | None = None, readers: int = 2) -> Database:
+        """Open (creating if needed) and migrate the database at `path`."""
+        reader_uri = f"{path.resolve().as_uri()}?mode=ro"  # noqa: ASYNC240 - no I/O, a name
+        writer = await _connect(str(path), uri=False)
+        try:
+            for pragma in _PRAGMAS:
+                await writer.execute(pragma)
+            await apply_migrations(writer)
+            reader_connections = [
+                await _connect(reader_uri, uri=True) for _ in range(max(1, readers))
+            ]
+        except BaseException:
+            await writer.close()
+            raise
+        for reader in reader_connections:
+            await reader.execute("PRAGMA busy_timeout=10000")
+            await reader.execute("PRAGMA query_only=ON")
+        return cls(path, writer, reader_connections, bus or EventBus())
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        async with self._write_lock:
+            # A checkpoint on close leaves a self-contained file behind (no -wal to carry).
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._writer.close()
+        for reader in self._all_readers:
+            await reader.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        started = time.perf_counter()
+        tx = Transaction(self._writer)
+        async with self._write_lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield tx
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+            DB_WRITE_SECONDS.observe(time.perf_counter() - started)
+        for event in tx.events:
+            self.bus.publish(event)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A read-only connection; reads in one `async with` share one consistent snapshot
+        only inside an explicit BEGIN (single statements are each consistent on their own)."""
+        connection = await self._readers.get()
+        try:
+            yield connection
+        finally:
+            self._readers.put_nowait(connection)
+
+    async def fetchone(self, sql: str, params: Params = ()) -> sqlite3.Row | None:
+        async with self.reader() as connection, connection.execute(sql, params) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
+        async with self.reader() as connection, connection.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetchval(self, sql: str, params: Params = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def integrity_check(self) -> list[str]:
+        """Problems `PRAGMA integrity_check` reports; empty when the file is sound."""
+        rows = await self.fetchall("PRAGMA integrity_check")
+        problems = [str(row[0]) for row in rows]
+        return [] if problems == ["ok"] else problems
+
+
+async def _connect(database: str, *, uri: bool) -> aiosqlite.Connection:
+    # isolation_level=None: transactions are ours (BEGIN IMMEDIATE), never implicit.
+    connection = await aiosqlite.connect(database, uri=uri, isolation_level=None)
+    connection.row_factory = sqlite3.Row
+    return connection

@@ -1,0 +1,105 @@
+"""Runs durable jobs from the queue with bounded concurrency, and stops cleanly.
+
+A handler that raises an `OmsError` of a client kind (bad input) fails its job for good; any
+other exception is transient and retried with backoff. On stop, jobs still running after the
+grace period are cancelled and given back to the queue, to resume at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from oms.db import queue
+from oms.db.database import Database
+from oms.errors import OmsError
+
+__all__ = ["JobWorker"]
+
+log = logging.getLogger(__name__)
+
+_IDLE_POLL_SECONDS = 2.0
+
+
+class JobWorker:
+    def __init__(
+        self, db: Database, handlers: Mapping[str, queue.JobHandler], concurrency: int
+    ) -> None:
+        self.db = db
+        self.handlers = dict(handlers)
+        self.concurrency = max(1, concurrency)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._loops: list[asyncio.Task[None]] = []
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._subscription = db.bus.subscribe(queue.JobQueued)
+        self._listener: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if not self.handlers:
+            return
+        self._listener = asyncio.create_task(self._listen(), name="jobs-listener")
+        self._loops = [
+            asyncio.create_task(self._loop(), name=f"jobs-{n}") for n in range(self.concurrency)
+        ]
+
+    async def _listen(self) -> None:
+        while True:
+            event = await self._subscription.get()
+            if isinstance(event, queue.JobQueued) and event.kind in self.handlers:
+                self._wake.set()
+
+    async def _loop(self) -> None:
+        kinds = tuple(self.handlers)
+        while not self._stopping:
+            job = await queue.claim(self.db, kinds)
+            if job is None:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), _IDLE_POLL_SECONDS)
+                continue
+            task = asyncio.create_task(self._run(job), name=f"job-{job.id}-{job.kind}")
+            self._running[job.id] = task
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    raise
+            finally:
+                self._running.pop(job.id, None)
+
+    async def _run(self, job: queue.Job) -> None:
+        handler = self.handlers[job.kind]
+        try:
+            await handler(job)
+        except asyncio.CancelledError:
+            await queue.release(self.db, job.id)
+            log.info("job %d (%s) interrupted; it resumes at the next start", job.id, job.kind)
+            raise
+        except OmsError as e:
+            permanent = 400 <= e.status < 500
+            state = await queue.fail(self.db, job, f"{e.name}: {e.message}", retry=not permanent)
+            log.warning("job %d (%s) %s: %s", job.id, job.kind, state, e.message)
+        except Exception as e:
+            state = await queue.fail(self.db, job, f"{type(e).__name__}: {e}", retry=True)
+            log.exception("job %d (%s) %s", job.id, job.kind, state)
+        else:
+            await queue.complete(self.db, job.id)
+
+    async def stop(self, grace_seconds: float) -> None:
+        """Let running jobs finish for up to `grace_seconds`, then cancel and release them."""
+        self._stopping = True
+        self._wake.set()
+        if self._running:
+            _, pending = await asyncio.wait(list(self._running.values()), timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task in [*self._loops, *([self._listener] if self._listener else [])]:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._listener is not None:
+            await asyncio.gather(self._listener, return_exceptions=True)
+        self._subscription.close()

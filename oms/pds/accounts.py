@@ -1,0 +1,181 @@
+"""The node's accounts: creation with a did:web identity and a signing key, roles, status,
+passwords.
+
+A bare name (`alice`) becomes a handle under the node's hostname (`alice.example.org`) and the
+DID `did:web:alice.example.org` (a non-default port is kept, percent-encoded, as did:web says).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from oms.db.database import Database
+from oms.errors import Conflict, InvalidRequest, NotFound
+from oms.events import Event
+from oms.pds import store
+from oms.pds.keystore import KeyStore
+from oms.pds.passwords import hash_password, verify_password
+from oms.pds.syntax import is_valid_handle
+
+__all__ = [
+    "ROLES",
+    "STATUSES",
+    "Account",
+    "AccountChanged",
+    "AccountCreated",
+    "authenticate",
+    "create_account",
+    "did_for_handle",
+    "get_account",
+    "handle_for",
+    "list_accounts",
+    "reset_password",
+    "set_status",
+]
+
+ROLES = ("admin", "artist", "fan")
+STATUSES = ("active", "disabled", "deactivated", "deleted")
+
+
+@dataclass(frozen=True)
+class Account:
+    did: str
+    handle: str
+    email: str | None
+    role: str
+    status: str
+    created_at: int
+
+
+@dataclass(frozen=True)
+class AccountCreated(Event):
+    did: str
+    handle: str
+    role: str
+
+
+@dataclass(frozen=True)
+class AccountChanged(Event):
+    did: str
+    status: str
+
+
+def _identifier(did_or_handle: str) -> str:
+    # Handles are case-insensitive; DIDs are not (did:web's %3A must stay as it is).
+    value = did_or_handle.strip()
+    return value if value.startswith("did:") else value.lower()
+
+
+def _account(row: sqlite3.Row) -> Account:
+    return Account(
+        did=row["did"],
+        handle=row["handle"],
+        email=row["email"],
+        role=row["role"],
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+def _split_host(hostname: str) -> tuple[str, str | None]:
+    host, _, port = hostname.partition(":")
+    return host, port or None
+
+
+def handle_for(name: str, hostname: str) -> str:
+    """`alice` → `alice.<node host>`; a full handle must lie under the node's host."""
+    host, _ = _split_host(hostname)
+    handle = name.strip().lower()
+    if "." not in handle:
+        handle = f"{handle}.{host}"
+    if not is_valid_handle(handle):
+        raise InvalidRequest(
+            f"{name!r} is not a valid handle: use letters, digits and hyphens "
+            f"(e.g. 'alice' becomes alice.{host})"
+        )
+    if not handle.endswith("." + host):
+        raise InvalidRequest(
+            f"handle {handle} is not under this node's hostname {host}; "
+            f"this node can only serve identities for *.{host}"
+        )
+    return handle
+
+
+def did_for_handle(handle: str, hostname: str) -> str:
+    _, port = _split_host(hostname)
+    return f"did:web:{handle}" + (f"%3A{port}" if port else "")
+
+
+async def create_account(
+    db: Database,
+    keys: KeyStore,
+    *,
+    name: str,
+    password: str,
+    role: str,
+    hostname: str,
+    email: str | None = None,
+) -> Account:
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    handle = handle_for(name, hostname)
+    did = did_for_handle(handle, hostname)
+    email = email.strip().lower() if email else None
+    if email is not None and ("@" not in email or len(email) > 254):
+        raise InvalidRequest(f"{email!r} is not an email address")
+    password_hash = await hash_password(password)
+    if await store.fetch_account(db, did) is not None:
+        raise Conflict(f"handle {handle} is already taken", name="HandleNotAvailable")
+    if not keys.account_key_path(did).exists():
+        keys.create_account_key(did)
+    async with db.transaction() as tx:
+        if await store.fetch_account(tx, did) is not None:
+            raise Conflict(f"handle {handle} is already taken", name="HandleNotAvailable")
+        if email and await tx.fetchone("SELECT 1 FROM accounts WHERE email = ?", (email,)):
+            raise Conflict(f"email {email} is already in use")
+        await store.insert_account(
+            tx, did=did, handle=handle, email=email, password_hash=password_hash, role=role
+        )
+        tx.publish(AccountCreated(did, handle, role))
+        row = await store.fetch_account(tx, did)
+    assert row is not None
+    return _account(row)
+
+
+async def get_account(db: Database, did_or_handle: str) -> Account:
+    row = await store.fetch_account(db, _identifier(did_or_handle))
+    if row is None:
+        raise NotFound(f"no account {did_or_handle}", name="AccountNotFound")
+    return _account(row)
+
+
+async def list_accounts(db: Database) -> list[Account]:
+    return [_account(row) for row in await store.fetch_accounts(db)]
+
+
+async def set_status(db: Database, did_or_handle: str, status: str) -> Account:
+    if status not in STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    account = await get_account(db, did_or_handle)
+    async with db.transaction() as tx:
+        await store.update_account(tx, account.did, status=status)
+        tx.publish(AccountChanged(account.did, status))
+    return await get_account(db, account.did)
+
+
+async def reset_password(db: Database, did_or_handle: str, password: str) -> Account:
+    account = await get_account(db, did_or_handle)
+    password_hash = await hash_password(password)
+    async with db.transaction() as tx:
+        await store.update_account(tx, account.did, password_hash=password_hash)
+    return account
+
+
+async def authenticate(db: Database, did_or_handle: str, password: str) -> Account | None:
+    """The active account with this identifier and password, or None (no hint which was wrong)."""
+    row = await store.fetch_account(db, _identifier(did_or_handle))
+    if row is None or not await verify_password(row["password_hash"], password):
+        return None
+    account = _account(row)
+    return account if account.status == "active" else None

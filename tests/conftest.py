@@ -1,0 +1,146 @@
+"""Fixtures shared by the whole suite: settings on a temp data dir, the app, real `oms serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from oms.config import Settings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+OMS = [sys.executable, "-m", "oms"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_settings(data_dir: Path, **overrides: object) -> Settings:
+    """Settings on `data_dir` that ignore the checkout's etc/oms.toml and the environment."""
+    empty = data_dir.parent / "empty-oms.toml"
+    empty.write_text("")
+    values = {"data.dir": str(data_dir), **{k.replace("__", "."): v for k, v in overrides.items()}}
+    return load_settings(config_file=empty, environ={}, overrides=values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def oms_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for an `oms` subprocess: no OMS_* settings but ours."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}
+    env.update({"OMS_DATA_DIR": str(data_dir), "OMS_CONFIG": str(_empty_config(data_dir))})
+    env.update(extra)
+    return env
+
+
+def _empty_config(data_dir: Path) -> Path:
+    path = data_dir.parent / "oms-test.toml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    return path
+
+
+def run_oms(
+    *args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*OMS, *args],
+        env=env or oms_env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=data_dir.parent,
+        check=False,
+    )
+
+
+@dataclass
+class OmsProcess:
+    """A real `oms serve` on a loopback port, with its output captured to a file."""
+
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[str]
+    log_path: Path
+    url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_healthy(self, timeout: float = 15) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.process.poll() is not None:
+                raise AssertionError(f"oms serve exited {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return time.monotonic() - started
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"oms serve not healthy after {timeout}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def start_oms(
+    data_dir: Path, *args: str, port: int | None = None, env: dict[str, str] | None = None
+) -> OmsProcess:
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir.parent / f"oms-serve-{port}.log"
+    log_file = log_path.open("w")
+    process = subprocess.Popen(
+        [*OMS, "serve", "--port", str(port), "--public-url", f"http://127.0.0.1:{port}", *args],
+        env=env or oms_env(data_dir),
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=data_dir.parent,
+    )
+    log_file.close()
+    return OmsProcess(data_dir, port, process, log_path)
+
+
+@pytest.fixture
+def oms_server(tmp_path: Path) -> Iterator[OmsProcess]:
+    """A running node on a fresh data dir; stopped (SIGTERM) after the test."""
+    server = start_oms(tmp_path / "data")
+    try:
+        server.wait_healthy()
+        yield server
+    finally:
+        server.stop()
