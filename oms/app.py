@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from oms.config import Settings
@@ -22,23 +22,27 @@ from oms.jobs.worker import JobWorker
 from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
 from oms.pds.bootstrap import issue_setup_token
 from oms.resources import static_dir
-from oms.web import operations, pages
+from oms.web import operations, pages, wellknown
+from oms.xrpc import routes as xrpc
 
 __all__ = ["create_app", "routes"]
 
 log = logging.getLogger(__name__)
 
 
-def routes() -> list[Route | Mount]:
+def routes() -> list[BaseRoute]:
     """Every route of every surface, in one table."""
     return [
         Route("/healthz", operations.healthz, methods=["GET"]),
         Route("/readyz", operations.readyz, methods=["GET"]),
         Route("/metrics", operations.metrics, methods=["GET"]),
+        Route("/.well-known/atproto-did", wellknown.atproto_did, methods=["GET"]),
+        Route("/.well-known/did.json", wellknown.did_json, methods=["GET"]),
         Route("/", pages.home, methods=["GET"]),
         Route("/setup", pages.setup_form, methods=["GET"]),
         Route("/setup", pages.setup_submit, methods=["POST"]),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+        *xrpc.routes(),
     ]
 
 
@@ -84,6 +88,7 @@ def create_app(settings: Settings) -> Starlette:
         concurrency = int(settings["jobs.concurrency"]) or (os.cpu_count() or 1)
         worker = JobWorker(context.db, context.job_handlers, concurrency)
         worker.start()
+        await context.firehose.start()
         log.info(
             "OMS serving %s from %s with %s",
             settings.public_url,
@@ -93,6 +98,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield {"context": context}
         finally:
+            await context.firehose.stop()
             await worker.stop(float(settings["server.shutdown_timeout"]))
             await context.close()
             log.info("OMS stopped cleanly")

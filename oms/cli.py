@@ -26,7 +26,7 @@ from oms.db.migrations import known_migrations
 from oms.errors import OmsError, StartupError
 from oms.logs import configure_logging
 from oms.media.ffmpeg_binary import locate_ffmpeg
-from oms.pds import accounts
+from oms.pds import accounts, sessions
 from oms.pds.bootstrap import issue_setup_token
 from oms.pds.keystore import KeyStore
 
@@ -136,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("account", metavar="HANDLE_OR_DID")
     reset.add_argument("--password", help="the new password; omitted: a random one is printed")
     reset.set_defaults(handler=cmd_account_reset_password)
+    invite = account_commands.add_parser(
+        "invite", parents=[common], help="create an invite code for signing up (createAccount)"
+    )
+    invite.add_argument(
+        "--uses", type=int, default=1, metavar="N", help="accounts the code can open (default 1)"
+    )
+    invite.set_defaults(handler=cmd_account_invite)
     return parser
 
 
@@ -428,4 +435,17 @@ def cmd_account_reset_password(args: argparse.Namespace, settings: Settings) -> 
     print(f"password of @{account.handle} changed")
     if not args.password:
         print(f"new password: {password}")
+    return 0
+
+
+def cmd_account_invite(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> str:
+        async with _opened(settings) as (db, _):
+            created = await sessions.create_invite_codes(
+                db, hostname=settings.hostname, created_by="admin", use_count=args.uses
+            )
+        return created[0][1][0]
+
+    code = asyncio.run(run())
+    print(code)
     return 0

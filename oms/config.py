@@ -116,6 +116,15 @@ def _check_public_url(value: Value) -> str | None:
     return None
 
 
+def _check_optional_url(value: Value) -> str | None:
+    if value == "":
+        return None
+    parts = urlsplit(str(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL"
+    return None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("server.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces)."),
     Setting("server.port", int, 8000, "TCP port to listen on.", minimum=0, maximum=65535),
@@ -176,6 +185,42 @@ SETTINGS: tuple[Setting, ...] = (
         "Path of the ffmpeg binary; 'auto' uses ffmpeg on PATH, else the one in imageio-ffmpeg.",
     ),
     Setting(
+        "pds.open_signup",
+        bool,
+        False,
+        "Anyone may create an account (com.atproto.server.createAccount); when false an "
+        "invite code from an admin is needed.",
+    ),
+    Setting(
+        "pds.blob_max_mb",
+        int,
+        500,
+        "Largest blob (audio master, artwork) an account may upload, in megabytes.",
+        minimum=1,
+        maximum=16384,
+    ),
+    Setting(
+        "pds.plc_directory",
+        str,
+        "",
+        "URL of a PLC directory; when set, new accounts get did:plc identities registered "
+        "there instead of did:web under this node's hostname.",
+    ),
+    Setting(
+        "pds.relays",
+        str,
+        "",
+        "Comma-separated relay hosts asked to crawl this node (com.atproto.sync.requestCrawl) "
+        "at start and when it gains accounts.",
+    ),
+    Setting(
+        "pds.firehose_replay_hours",
+        int,
+        72,
+        "How far back a subscriber may replay the firehose with a cursor.",
+        minimum=1,
+    ),
+    Setting(
         "jobs.concurrency",
         int,
         0,
@@ -188,7 +233,10 @@ SETTINGS: tuple[Setting, ...] = (
 _BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
 _BY_ENV: dict[str, Setting] = {s.env: s for s in SETTINGS}
 _SECTIONS = {s.section for s in SETTINGS}
-_VALIDATORS: dict[str, Callable[[Value], str | None]] = {"server.public_url": _check_public_url}
+_VALIDATORS: dict[str, Callable[[Value], str | None]] = {
+    "server.public_url": _check_public_url,
+    "pds.plc_directory": _check_optional_url,
+}
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,11 @@ from oms.db.queue import JobHandler, requeue_interrupted
 from oms.errors import StartupError
 from oms.events import EventBus
 from oms.media.ffmpeg_binary import FFmpeg, locate_ffmpeg
+from oms.pds.firehose import Firehose
 from oms.pds.keystore import KeyStore
+from oms.pds.lexicons import Lexicons, load_lexicons
+from oms.pds.repo import Repos, ensure_repos
+from oms.resources import lexicons_dir
 
 __all__ = ["AppContext", "DataDirLock", "open_context", "prepare_data_dir"]
 
@@ -37,6 +41,9 @@ class AppContext:
     bus: EventBus
     keys: KeyStore
     ffmpeg: FFmpeg
+    lexicons: Lexicons
+    repos: Repos
+    firehose: Firehose
     lock: DataDirLock | None = None
     # Room functions run by the durable job worker, by job kind (filled by later rooms).
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
@@ -50,6 +57,7 @@ class AppContext:
         return self.data_dir / "hls"
 
     async def close(self) -> None:
+        self.repos.close()
         await self.db.close()
         if self.lock is not None:
             self.lock.release()
@@ -131,14 +139,20 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
         keys = KeyStore(data_dir / "keys")
         keys.prepare()
         keys.node_key()
+        lexicons = load_lexicons(lexicons_dir())
         bus = EventBus()
         db = await Database.open(data_dir / DATABASE_FILE, bus=bus)
     except BaseException:
         if lock is not None:
             lock.release()
         raise
-    context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lock)
+    repos = Repos(db, keys, lexicons)
+    firehose = Firehose(db, int(settings["pds.firehose_replay_hours"]))
+    context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, lock)
     if serving:
+        created = await ensure_repos(db, keys)
+        if created:
+            log.info("created the repositories of %d accounts that had none", created)
         resumed = await requeue_interrupted(db)
         if resumed:
             log.info("resumed %d interrupted background jobs", resumed)

@@ -85,9 +85,17 @@ class OmsProcess:
     process: subprocess.Popen[str]
     log_path: Path
     url: str = field(init=False)
+    public_url: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.url = f"http://127.0.0.1:{self.port}"
+        # Handles need a domain name: the node names itself localhost (which resolves to
+        # loopback), while tests connect to 127.0.0.1 directly.
+        self.public_url = f"http://localhost:{self.port}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment for CLI commands on this node's data dir, with its public URL."""
+        return oms_env(self.data_dir, OMS_SERVER_PUBLIC_URL=self.public_url, **extra)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -124,7 +132,7 @@ def start_oms(
     log_path = data_dir.parent / f"oms-serve-{port}.log"
     log_file = log_path.open("w")
     process = subprocess.Popen(
-        [*OMS, "serve", "--port", str(port), "--public-url", f"http://127.0.0.1:{port}", *args],
+        [*OMS, "serve", "--port", str(port), "--public-url", f"http://localhost:{port}", *args],
         env=env or oms_env(data_dir),
         stdout=log_file,
         stderr=subprocess.STDOUT,

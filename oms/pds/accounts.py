@@ -16,6 +16,8 @@ from oms.events import Event
 from oms.pds import store
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import hash_password, verify_password
+from oms.pds.repo import init_repo
+from oms.pds.sequencer import sequence_account, sequence_identity
 from oms.pds.syntax import is_valid_handle
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
 
 ROLES = ("admin", "artist", "fan")
 STATUSES = ("active", "disabled", "deactivated", "deleted")
+# How a status is told on the firehose (#account): an admin's "disabled" is a suspension.
+_WIRE_STATUS = {"disabled": "suspended", "deactivated": "deactivated", "deleted": "deleted"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,11 @@ async def create_account(
         await store.insert_account(
             tx, did=did, handle=handle, email=email, password_hash=password_hash, role=role
         )
+        # The identity, the account and its empty signed repository appear on the firehose
+        # together, in the order a relay expects.
+        await sequence_identity(tx, did, handle)
+        await sequence_account(tx, did, active=True)
+        await init_repo(tx, keys, did)
         tx.publish(AccountCreated(did, handle, role))
         row = await store.fetch_account(tx, did)
     assert row is not None
@@ -160,6 +169,9 @@ async def set_status(db: Database, did_or_handle: str, status: str) -> Account:
     account = await get_account(db, did_or_handle)
     async with db.transaction() as tx:
         await store.update_account(tx, account.did, status=status)
+        await sequence_account(
+            tx, account.did, active=status == "active", status=_WIRE_STATUS.get(status)
+        )
         tx.publish(AccountChanged(account.did, status))
     return await get_account(db, account.did)
 

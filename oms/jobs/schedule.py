@@ -1,0 +1,97 @@
+"""Periodic upkeep on the event loop (apscheduler): today the blob sweep every ten minutes.
+
+Scheduled work is idempotent and keeps no state of its own; a run missed while the node was
+down is simply the next run's work. Durable work belongs in the job queue instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from oms.context import AppContext
+from oms.pds.blobs import collect_garbage
+
+__all__ = ["BLOB_SWEEP_MINUTES", "Schedule", "start_schedule", "stop_schedule"]
+
+log = logging.getLogger(__name__)
+
+BLOB_SWEEP_MINUTES = 10
+# How long stop waits for a sweep in progress before cancelling it.
+_STOP_GRACE_SECONDS = 10.0
+
+_started: list[Schedule] = []
+
+
+class Schedule:
+    """One node's scheduler and the runs it has under way."""
+
+    def __init__(self, context: AppContext) -> None:
+        self.context = context
+        self._scheduler = AsyncIOScheduler(
+            event_loop=asyncio.get_running_loop(), timezone=datetime.UTC
+        )
+        self._runs: set[asyncio.Task[object]] = set()
+        self._add("blob-sweep", self.sweep_blobs, minutes=BLOB_SWEEP_MINUTES)
+
+    def _add(self, name: str, work: Callable[[], Awaitable[object]], *, minutes: int) -> None:
+        async def run() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._runs.add(task)
+            try:
+                await work()
+            except Exception:
+                # The next run tries again; a failing sweep must not stop the schedule.
+                log.exception("scheduled %s failed", name)
+            finally:
+                self._runs.discard(task)
+
+        # coalesce + one instance: runs missed while one was slow become a single run.
+        self._scheduler.add_job(
+            run, "interval", minutes=minutes, id=name, coalesce=True, max_instances=1
+        )
+
+    async def sweep_blobs(self) -> int:
+        return await collect_garbage(
+            self.context.db, self.context.blobs_dir, now_ms=int(time.time() * 1000)
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    async def stop(self, grace_seconds: float = _STOP_GRACE_SECONDS) -> None:
+        """Stop scheduling; let a run under way finish for up to `grace_seconds`."""
+        if not self._scheduler.running:
+            return
+        # Paused first: shutting down cancels runs at once, and a sweep deserves its grace.
+        self._scheduler.pause()
+        runs = list(self._runs)
+        if runs:
+            _, pending = await asyncio.wait(runs, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._scheduler.shutdown(wait=False)
+
+
+def start_schedule(context: AppContext) -> Schedule:
+    """Start the node's periodic upkeep on the running event loop (call it in the lifespan)."""
+    schedule = Schedule(context)
+    schedule.start()
+    _started.append(schedule)
+    return schedule
+
+
+async def stop_schedule(schedule: Schedule | None = None) -> None:
+    """Stop `schedule`, or every schedule this process started, before the database closes."""
+    targets = [schedule] if schedule is not None else list(_started)
+    for target in targets:
+        if target in _started:
+            _started.remove(target)
+        await target.stop()

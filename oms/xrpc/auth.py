@@ -1,0 +1,79 @@
+"""Who is calling: the bearer access token of an XRPC call, checked, as a `Viewer`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from oms.errors import AuthRequired
+from oms.pds import sessions
+from oms.pds.tokens import ACCESS_SCOPE
+from oms.xrpc.dispatch import XrpcCall
+
+__all__ = ["Viewer", "authenticated", "bearer_token", "optional_viewer"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    did: str
+    scope: str  # "com.atproto.access" | "com.atproto.appPass" | "com.atproto.appPassPrivileged"
+
+    @property
+    def full_access(self) -> bool:
+        """Signed in with the account's own password, not an app password."""
+        return self.scope == ACCESS_SCOPE
+
+
+def bearer_token(call: XrpcCall) -> str:
+    """The token of `Authorization: Bearer <token>`, or AuthRequired."""
+    header = call.request.headers.get("authorization", "")
+    scheme, _, token = header.strip().partition(" ")
+    if not header:
+        raise AuthRequired(f"{call.nsid} needs a signed-in account (Authorization: Bearer)")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthRequired(
+            f"{call.nsid} takes 'Authorization: Bearer <accessJwt>'", name="InvalidToken"
+        )
+    return token.strip()
+
+
+async def authenticated(
+    call: XrpcCall, *, full_access: bool = False, allow_deactivated: bool = False
+) -> Viewer:
+    """The account whose access token signs this call.
+
+    Raises AuthRequired (no or bad token: `InvalidToken`; account taken down:
+    `AccountTakedown`; deactivated: `AccountDeactivated`) or ExpiredToken (400, as the
+    reference PDS answers, which clients use to refresh). A refresh token is refused.
+    `full_access` also refuses app-password sessions (account management);
+    `allow_deactivated` lets a deactivated account in (to see its session, reactivate).
+    """
+    context = call.context
+    grant = await sessions.verify_access(
+        context.db, context.keys, hostname=context.settings.hostname, token=bearer_token(call)
+    )
+    if grant.status == "disabled":
+        raise AuthRequired(
+            "this account was taken down by the node's operator", name="AccountTakedown"
+        )
+    if grant.status == "deactivated" and not allow_deactivated:
+        raise AuthRequired(
+            "this account is deactivated; activate it first", name="AccountDeactivated"
+        )
+    if grant.status not in ("active", "deactivated"):
+        raise AuthRequired("this account no longer exists", name="InvalidToken")
+    viewer = Viewer(grant.did, grant.scope)
+    if full_access and not viewer.full_access:
+        raise AuthRequired(
+            f"{call.nsid} needs a session signed in with the account password, not an app password",
+            name="InvalidToken",
+        )
+    call.state["viewer"] = viewer
+    return viewer
+
+
+async def optional_viewer(call: XrpcCall) -> Viewer | None:
+    """The signed-in account, or None for an anonymous call. A token that is present but bad
+    is still an error: quietly treating it as anonymous would hide the client's problem."""
+    if "authorization" not in call.request.headers:
+        return None
+    return await authenticated(call)

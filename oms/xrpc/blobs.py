@@ -1,0 +1,99 @@
+"""Blob methods: `com.atproto.repo.uploadBlob` (streamed into the store) and
+`com.atproto.sync.getBlob` / `listBlobs` (served inertly, with Range support, for any peer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.responses import FileResponse, Response
+
+from oms.errors import InvalidRequest, NotFound, PayloadTooLarge
+from oms.pds import blobs
+from oms.pds.accounts import get_account
+from oms.xrpc.auth import authenticated
+from oms.xrpc.dispatch import XrpcCall
+
+__all__ = ["get_blob", "list_blobs", "upload_blob"]
+
+_UNAVAILABLE = {
+    "disabled": ("RepoTakendown", "taken down"),
+    "deactivated": ("RepoDeactivated", "deactivated"),
+}
+# A blob never changes under its CID.
+_IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def upload_blob(call: XrpcCall) -> Mapping[str, Any]:
+    viewer = await authenticated(call)
+    limit = int(call.context.settings["pds.blob_max_mb"]) * 1024 * 1024
+    declared = call.request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the upload ({declared} bytes) is over the node's limit of {limit} bytes "
+            "(pds.blob_max_mb)",
+            name="BlobTooLarge",
+        )
+    ref = await blobs.store_upload(
+        call.context.db,
+        call.context.blobs_dir,
+        viewer.did,
+        call.request.headers.get("content-type", ""),
+        call.request.stream(),
+        limit,
+    )
+    return {"blob": ref.to_json()}
+
+
+async def _ensure_hosted(call: XrpcCall, did: str) -> None:
+    try:
+        account = await get_account(call.context.db, did)
+    except NotFound:
+        raise NotFound(f"could not find repo for DID: {did}", name="RepoNotFound") from None
+    if account.status == "deleted":
+        raise NotFound(f"could not find repo for DID: {did}", name="RepoNotFound")
+    unavailable = _UNAVAILABLE.get(account.status)
+    if unavailable:
+        raise InvalidRequest(f"repository {did} is {unavailable[1]}", name=unavailable[0])
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return "*" in candidates or etag in candidates
+
+
+async def get_blob(call: XrpcCall) -> Response:
+    did, cid = call.params["did"], call.params["cid"]
+    await _ensure_hosted(call, did)
+    blob = await blobs.open_blob(call.context.db, call.context.blobs_dir, did, cid)
+    media_type = blobs.served_mime_type(blob.mime_type)
+    etag = f'"{cid}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": _IMMUTABLE,
+        "X-Content-Type-Options": "nosniff",
+        # Even opened directly, a blob is never a page that runs anything.
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if not media_type.startswith(("audio/", "image/")):
+        headers["Content-Disposition"] = "attachment"
+    if _etag_matches(call.request.headers.get("if-none-match", ""), etag):
+        return Response(status_code=304, headers=headers)
+    return FileResponse(blob.path, media_type=media_type, headers=headers)
+
+
+async def list_blobs(call: XrpcCall) -> Mapping[str, Any]:
+    did = call.params["did"]
+    await _ensure_hosted(call, did)
+    page = await blobs.list_blobs(
+        call.context.db,
+        did,
+        since_rev=call.params.get("since"),
+        limit=call.params["limit"],
+        cursor=call.params.get("cursor"),
+    )
+    result: dict[str, Any] = {"cids": page.cids}
+    if page.cursor is not None:
+        result["cursor"] = page.cursor
+    return result

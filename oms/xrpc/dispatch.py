@@ -1,0 +1,122 @@
+"""How an XRPC call is served: method lookup by NSID, the HTTP verb its lexicon implies,
+parameter and body validation, and the one translator of `oms.errors` into XRPC errors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from oms.context import AppContext
+from oms.errors import InvalidRequest, OmsError, PayloadTooLarge, RateLimitExceeded
+
+__all__ = ["MAX_JSON_BODY", "Handler", "XrpcCall", "error_response", "xrpc_endpoint"]
+
+log = logging.getLogger(__name__)
+
+# A record may be up to 1 MB; applyWrites carries up to 200 writes, but the spec's overall
+# request limit for JSON bodies keeps them well below this.
+MAX_JSON_BODY = 2 * 1024 * 1024
+
+
+@dataclass
+class XrpcCall:
+    """One call: the request (edges may read it), the node, the NSID and validated params."""
+
+    request: Request
+    context: AppContext
+    nsid: str
+    params: dict[str, Any]
+    state: dict[str, Any] = field(default_factory=dict)
+
+    async def json_input(self) -> dict[str, Any]:
+        """The request body as JSON, validated (and defaulted) against the method's lexicon."""
+        content_type = self.request.headers.get("content-type", "").split(";")[0].strip()
+        if content_type != "application/json":
+            raise InvalidRequest(f"{self.nsid} takes a JSON body (Content-Type: application/json)")
+        declared = self.request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BODY:
+            raise PayloadTooLarge(f"request body over {MAX_JSON_BODY} bytes")
+        body = b""
+        async for chunk in self.request.stream():
+            body += chunk
+            if len(body) > MAX_JSON_BODY:
+                raise PayloadTooLarge(f"request body over {MAX_JSON_BODY} bytes")
+        try:
+            value = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise InvalidRequest(f"request body is not valid JSON: {e}") from e
+        if not isinstance(value, dict):
+            raise InvalidRequest("request body must be a JSON object")
+        validated = self.context.lexicons.validate_input(self.nsid, value)
+        assert isinstance(validated, dict)
+        return validated
+
+
+Handler = Callable[[XrpcCall], Awaitable[Response | Mapping[str, Any] | None]]
+
+
+def error_response(error: OmsError) -> JSONResponse:
+    headers = {}
+    if isinstance(error, RateLimitExceeded):
+        headers["Retry-After"] = str(error.retry_after)
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="xrpc"'
+    return JSONResponse(
+        {"error": error.name, "message": error.message}, status_code=error.status, headers=headers
+    )
+
+
+def _params(request: Request) -> dict[str, str | list[str]]:
+    params: dict[str, str | list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        existing = params.get(key)
+        if existing is None:
+            params[key] = value
+        elif isinstance(existing, list):
+            existing.append(value)
+        else:
+            params[key] = [existing, value]
+    return params
+
+
+def xrpc_endpoint(methods: Mapping[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for `/xrpc/{nsid}` serving `methods` (wire name → handler)."""
+
+    async def endpoint(request: Request) -> Response:
+        context: AppContext = request.state.context
+        nsid = request.path_params["nsid"]
+        handler = methods.get(nsid)
+        kind = context.lexicons.method_kind(nsid) if handler else None
+        if handler is None or kind is None:
+            return JSONResponse(
+                {"error": "MethodNotImplemented", "message": f"{nsid} is not served here"},
+                status_code=501,
+            )
+        expected = {"query": ("GET", "HEAD"), "procedure": ("POST",)}.get(kind, ("GET",))
+        if request.method not in expected:
+            return JSONResponse(
+                {"error": "InvalidRequest", "message": f"{nsid} is a {kind}: use {expected[0]}"},
+                status_code=405,
+                headers={"Allow": ", ".join(expected)},
+            )
+        try:
+            params = context.lexicons.validate_params(nsid, _params(request))
+            result = await handler(XrpcCall(request, context, nsid, params))
+        except OmsError as e:
+            if e.status >= 500:
+                log.error("%s failed: %s", nsid, e.message)
+            return error_response(e)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=200)
+        return JSONResponse(dict(result))
+
+    return endpoint

@@ -1,0 +1,37 @@
+"""`com.atproto.sync.subscribeRepos`: the firehose over a websocket, with cursor replay."""
+
+from __future__ import annotations
+
+import contextlib
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from oms.context import AppContext
+from oms.pds.firehose import FirehoseError, encode_error_frame
+
+__all__ = ["subscribe_repos"]
+
+
+async def subscribe_repos(websocket: WebSocket) -> None:
+    context: AppContext = websocket.state.context
+    raw = websocket.query_params.get("cursor")
+    await websocket.accept()
+    try:
+        cursor = int(raw) if raw is not None else None
+        if cursor is not None and cursor < 0:
+            raise ValueError
+    except ValueError:
+        await websocket.send_bytes(
+            encode_error_frame("InvalidRequest", f"cursor must be a sequence number, not {raw!r}")
+        )
+        await websocket.close(code=1008)
+        return
+    with contextlib.suppress(WebSocketDisconnect):
+        try:
+            async for frame in context.firehose.subscribe(cursor):
+                await websocket.send_bytes(frame)
+        except FirehoseError as e:
+            await websocket.send_bytes(encode_error_frame(e.name, e.message))
+            await websocket.close(code=1008 if e.name == "FutureCursor" else 1013)
+            return
+        await websocket.close(code=1001)  # the node is stopping
