@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,6 +23,7 @@ from atmst.mst.proof import find_rpath_and_build_proof
 from oms.db.database import Database, Transaction
 from oms.errors import Conflict, InvalidRequest, NotFound
 from oms.pds import repo_store
+from oms.pds.blobs import reference_blobs, release_blobs
 from oms.pds.car import car_header, car_section, encode_car
 from oms.pds.commit import Commit, sign_commit
 from oms.pds.dagcbor import (
@@ -108,6 +109,7 @@ class _Prepared:
     cid: CID | None = None
     block: bytes | None = None
     validation_status: str | None = None
+    blobs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -188,6 +190,7 @@ class Repos:
             )
         prepared.block = block
         prepared.cid = cid_for(block)
+        prepared.blobs = sorted(set(_blob_links(value)))
         return prepared
 
     async def apply_writes(
@@ -356,18 +359,23 @@ class Repos:
         now: int,
     ) -> None:
         for p in prepared:
+            collection, rkey = p.write.collection, p.write.rkey
+            if previous.get(p.path) is not None:
+                await release_blobs(tx, did, collection, rkey)
             if p.write.action == "delete":
                 await tx.execute(
                     "DELETE FROM records WHERE did = ? AND collection = ? AND rkey = ?",
-                    (did, p.write.collection, p.write.rkey),
+                    (did, collection, rkey),
                 )
             else:
                 assert p.cid is not None
+                # A record may only link blobs its author uploaded; else the write rolls back.
+                await reference_blobs(tx, did, collection, rkey, p.blobs)
                 await tx.execute(
                     "INSERT INTO records (did, collection, rkey, cid, rev, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (did, collection, rkey)"
                     " DO UPDATE SET cid = excluded.cid, rev = excluded.rev",
-                    (did, p.write.collection, p.write.rkey, cid_to_str(p.cid), rev, now),
+                    (did, collection, rkey, cid_to_str(p.cid), rev, now),
                 )
 
     # --- reading ------------------------------------------------------------------------
@@ -516,6 +524,20 @@ def _commit_event(
         "prevData": prev_data,
         "time": now_iso(),
     }
+
+
+def _blob_links(value: object) -> Iterator[str]:
+    """The CIDs of the blobs a record links (`{"$type": "blob", "ref": {"$link": cid}}`)."""
+    if isinstance(value, dict):
+        ref = value.get("ref")
+        if value.get("$type") == "blob" and isinstance(ref, dict) and "$link" in ref:
+            yield str(ref["$link"])
+            return
+        for item in value.values():
+            yield from _blob_links(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _blob_links(item)
 
 
 def _check_write(did: str, p: _Prepared, prior: CID | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -26,7 +27,18 @@ async def subscribe_repos(websocket: WebSocket) -> None:
         )
         await websocket.close(code=1008)
         return
-    with contextlib.suppress(WebSocketDisconnect):
+    # An idle subscriber only hears of a closed connection by reading from it; without the
+    # watcher its handler would wait for the next event forever (and hold up shutdown).
+    sender = asyncio.create_task(_send(websocket, context, cursor))
+    watcher = asyncio.create_task(_until_disconnected(websocket))
+    _, pending = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def _send(websocket: WebSocket, context: AppContext, cursor: int | None) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
         try:
             async for frame in context.firehose.subscribe(cursor):
                 await websocket.send_bytes(frame)
@@ -35,3 +47,9 @@ async def subscribe_repos(websocket: WebSocket) -> None:
             await websocket.close(code=1008 if e.name == "FutureCursor" else 1013)
             return
         await websocket.close(code=1001)  # the node is stopping
+
+
+async def _until_disconnected(websocket: WebSocket) -> None:
+    # Subscribers send nothing meaningful; anything they send is ignored.
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass

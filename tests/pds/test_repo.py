@@ -18,6 +18,7 @@ from atproto_crypto.verify import verify_signature
 from oms.db.database import Database
 from oms.errors import Conflict, InvalidRequest, OmsError
 from oms.pds import accounts
+from oms.pds.blobs import store_upload
 from oms.pds.car import read_car
 from oms.pds.crypto import did_key
 from oms.pds.dagcbor import cid_from_bytes, cid_from_str, cid_to_str, decode, encode
@@ -279,3 +280,49 @@ async def test_records_of_known_collections_are_validated(node: Node) -> None:
         did, [Write("create", POST, "3kaaaaaaaaaaa", _post("x"))], validate=None
     )
     assert result.results[0].validation_status == "unknown"
+
+
+async def _png_blob(node: Node, did: str, tmp_path: Path) -> dict[str, object]:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+    ref = await store_upload(node.db, tmp_path / "blobs", did, "image/png", chunks(), 10_000)
+    return ref.to_json()
+
+
+async def _blob_state(node: Node, did: str, blob: dict[str, object]) -> str:
+    link = blob["ref"]["$link"]  # type: ignore[index]
+    return str(
+        await node.db.fetchval("SELECT state FROM blobs WHERE did = ? AND cid = ?", (did, link))
+    )
+
+
+async def test_records_keep_the_blobs_they_link(node: Node, tmp_path: Path) -> None:
+    did = await node.account("alice")
+    art = await _png_blob(node, did, tmp_path)
+    record = {**_post("with art"), "art": art}
+    await node.repos.apply_writes(did, [Write("create", POST, "3kaaaaaaaaaaa", record)])
+    assert await _blob_state(node, did, art) == "referenced"
+    await node.repos.apply_writes(did, [Write("update", POST, "3kaaaaaaaaaaa", _post("no art"))])
+    assert await _blob_state(node, did, art) == "released"
+    await node.repos.apply_writes(did, [Write("update", POST, "3kaaaaaaaaaaa", record)])
+    assert await _blob_state(node, did, art) == "referenced"
+    await node.repos.apply_writes(did, [Write("delete", POST, "3kaaaaaaaaaaa")])
+    assert await _blob_state(node, did, art) == "released"
+
+
+async def test_a_record_linking_a_blob_never_uploaded_changes_nothing(node: Node) -> None:
+    did = await node.account("alice")
+    before = await node.state(did)
+    stranger = {
+        "$type": "blob",
+        "ref": {"$link": "bafkreibme22gw2h7y2h7tg2fhqotaqjucnbc24deqo72b6mkl2egezxhvy"},
+        "mimeType": "image/png",
+        "size": 10,
+    }
+    with pytest.raises(OmsError) as refused:
+        await node.repos.apply_writes(
+            did, [Write("create", POST, "3kaaaaaaaaaaa", {**_post("x"), "art": stranger})]
+        )
+    assert refused.value.name == "BlobNotFound"
+    assert await node.state(did) == before
