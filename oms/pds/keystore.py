@@ -26,6 +26,9 @@ __all__ = ["KeyStore"]
 class KeyStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        # Parsed keys by DID: every repository write signs, and parsing PEM costs more than
+        # the signature. Keys never change once written, so the cache cannot go stale.
+        self._account_keys: dict[str, PrivateKey] = {}
 
     def prepare(self) -> None:
         """Create the folder (0700), or refuse to go on when others can read it."""
@@ -48,10 +51,13 @@ class KeyStore:
         return self._key(path, curve)
 
     def account_key(self, did: str) -> PrivateKey:
-        path = self.account_key_path(did)
-        if not path.exists():
-            raise StartupError(f"the signing key of {did} is missing ({path})")
-        return private_key_from_pem(path.read_bytes())
+        key = self._account_keys.get(did)
+        if key is None:
+            path = self.account_key_path(did)
+            if not path.exists():
+                raise StartupError(f"the signing key of {did} is missing ({path})")
+            key = self._account_keys[did] = private_key_from_pem(path.read_bytes())
+        return key
 
     def secret(self, name: str) -> bytes:
         """A random 32-byte secret (e.g. for signing tokens), created on first use."""
