@@ -18,6 +18,8 @@ from starlette.staticfiles import StaticFiles
 from oms.config import Settings
 from oms.context import AppContext, open_context
 from oms.errors import NotFound, OmsError
+from oms.jobs.relays import RelayCrawls
+from oms.jobs.schedule import start_schedule
 from oms.jobs.worker import JobWorker
 from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
 from oms.pds.bootstrap import issue_setup_token
@@ -85,10 +87,14 @@ def create_app(settings: Settings) -> Starlette:
         token = await issue_setup_token(context.db)
         if token:
             _announce_setup(context, token)
+        # pds.relays: registers its job handler, so before the worker is made.
+        relay_crawls = RelayCrawls(context)
         concurrency = int(settings["jobs.concurrency"]) or (os.cpu_count() or 1)
         worker = JobWorker(context.db, context.job_handlers, concurrency)
         worker.start()
+        await relay_crawls.start()
         await context.firehose.start()
+        schedule = start_schedule(context)
         log.info(
             "OMS serving %s from %s with %s",
             settings.public_url,
@@ -98,6 +104,8 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield {"context": context}
         finally:
+            await schedule.stop()
+            await relay_crawls.stop()
             await context.firehose.stop()
             await worker.stop(float(settings["server.shutdown_timeout"]))
             await context.close()

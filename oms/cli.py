@@ -384,6 +384,7 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_account_create(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> accounts.Account:
+        plc_directory = str(settings["pds.plc_directory"]) or None
         async with _opened(settings) as (db, keys):
             return await accounts.create_account(
                 db,
@@ -393,6 +394,9 @@ def cmd_account_create(args: argparse.Namespace, settings: Settings) -> int:
                 role=args.role,
                 hostname=settings.hostname,
                 email=args.email,
+                plc_directory=plc_directory,
+                node_key=keys.node_key() if plc_directory else None,
+                public_url=settings.public_url,
             )
 
     account = asyncio.run(run())

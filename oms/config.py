@@ -6,7 +6,9 @@ Load order: defaults < config file (`etc/oms.toml`) < `OMS_<SECTION>_<NAME>` env
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ __all__ = [
     "Settings",
     "default_config_path",
     "load_settings",
+    "relay_origin",
 ]
 
 Value = str | int | float | bool | Path
@@ -125,6 +128,54 @@ def _check_optional_url(value: Value) -> str | None:
     return None
 
 
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+
+
+def relay_origin(entry: str) -> str:
+    """One `pds.relays` entry as the origin to call: `bsky.network` → `https://bsky.network`.
+
+    A full URL may name its scheme; plain http only reaches a relay on this machine, since
+    anything else would travel unencrypted. Raises ValueError saying what is wrong."""
+    text = entry.strip()
+    if not text:
+        raise ValueError("an empty entry is not a relay")
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"{text!r} must be a host such as bsky.network or an http(s) URL")
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
+        raise ValueError(f"{text!r} must be a bare host or origin, with no path or query")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} has an invalid port") from None
+    host = (parts.hostname or "").lower()
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is None and (len(host) > 253 or not _HOST_NAME.fullmatch(host)):
+        raise ValueError(f"{text!r} does not name a valid host")
+    if address is not None:
+        loopback = address.is_loopback
+    else:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    if parts.scheme == "http" and not loopback:
+        raise ValueError(f"{text!r} must use https (plain http is only for localhost)")
+    shown = f"[{host}]" if isinstance(address, ipaddress.IPv6Address) else host
+    default_port = 443 if parts.scheme == "https" else 80
+    return f"{parts.scheme}://{shown}" + (f":{port}" if port not in (None, default_port) else "")
+
+
+def _check_relays(value: Value) -> str | None:
+    for entry in str(value).split(","):
+        if entry.strip():
+            try:
+                relay_origin(entry)
+            except ValueError as e:
+                return f"has a bad entry: {e}"
+    return None
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("server.host", str, "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces)."),
     Setting("server.port", int, 8000, "TCP port to listen on.", minimum=0, maximum=65535),
@@ -210,8 +261,9 @@ SETTINGS: tuple[Setting, ...] = (
         "pds.relays",
         str,
         "",
-        "Comma-separated relay hosts asked to crawl this node (com.atproto.sync.requestCrawl) "
-        "at start and when it gains accounts.",
+        "Comma-separated relays asked to crawl this node (com.atproto.sync.requestCrawl) at "
+        "start and when it gains accounts: hosts such as bsky.network (https), or URLs; "
+        "http only for localhost.",
     ),
     Setting(
         "pds.firehose_replay_hours",
@@ -236,6 +288,7 @@ _SECTIONS = {s.section for s in SETTINGS}
 _VALIDATORS: dict[str, Callable[[Value], str | None]] = {
     "server.public_url": _check_public_url,
     "pds.plc_directory": _check_optional_url,
+    "pds.relays": _check_relays,
 }
 
 

@@ -80,17 +80,24 @@ async def enqueue(
     dedupe_key: str | None = None,
     max_attempts: int = 5,
 ) -> int | None:
-    """Add a job; with a `dedupe_key` already queued for `kind`, nothing is added (None)."""
+    """Add a job; returns its id, or None when a job of `kind` with the same `dedupe_key` is
+    already queued or running (that one does the work).
+
+    A finished (done or failed) job with the key is armed again as a fresh job, under its old
+    id: the key dedupes pending work, not the history of work asked for once."""
     now = _now()
-    cursor = await tx.execute(
+    row = await tx.fetchone(
         "INSERT INTO jobs (kind, dedupe_key, payload, max_attempts, run_after, created_at,"
-        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, dedupe_key) DO NOTHING",
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (kind, dedupe_key) DO UPDATE SET payload = excluded.payload,"
+        " state = 'queued', attempts = 0, max_attempts = excluded.max_attempts,"
+        " run_after = excluded.run_after, last_error = NULL, updated_at = excluded.updated_at"
+        " WHERE jobs.state IN ('done', 'failed') RETURNING id",
         (kind, dedupe_key, json.dumps(payload or {}), max_attempts, now, now, now),
     )
-    if cursor.rowcount == 0:
+    if row is None:
         return None
-    job_id = cursor.lastrowid
-    assert job_id is not None
+    job_id: int = row["id"]
     tx.publish(JobQueued(job_id, kind))
     return job_id
 

@@ -1,4 +1,5 @@
-"""Periodic upkeep on the event loop (apscheduler): today the blob sweep every ten minutes.
+"""Periodic upkeep on the event loop (apscheduler): the blob sweep every ten minutes and the
+firehose's replay window every hour.
 
 Scheduled work is idempotent and keeps no state of its own; a run missed while the node was
 down is simply the next run's work. Durable work belongs in the job queue instead.
@@ -16,16 +17,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from oms.context import AppContext
 from oms.pds.blobs import collect_garbage
+from oms.pds.sequencer import prune_events
 
-__all__ = ["BLOB_SWEEP_MINUTES", "Schedule", "start_schedule", "stop_schedule"]
+__all__ = ["BLOB_SWEEP_MINUTES", "EVENT_PRUNE_MINUTES", "Schedule", "start_schedule"]
 
 log = logging.getLogger(__name__)
 
 BLOB_SWEEP_MINUTES = 10
+EVENT_PRUNE_MINUTES = 60
 # How long stop waits for a sweep in progress before cancelling it.
 _STOP_GRACE_SECONDS = 10.0
-
-_started: list[Schedule] = []
 
 
 class Schedule:
@@ -38,6 +39,7 @@ class Schedule:
         )
         self._runs: set[asyncio.Task[object]] = set()
         self._add("blob-sweep", self.sweep_blobs, minutes=BLOB_SWEEP_MINUTES)
+        self._add("firehose-prune", self.prune_firehose, minutes=EVENT_PRUNE_MINUTES)
 
     def _add(self, name: str, work: Callable[[], Awaitable[object]], *, minutes: int) -> None:
         async def run() -> None:
@@ -62,6 +64,10 @@ class Schedule:
             self.context.db, self.context.blobs_dir, now_ms=int(time.time() * 1000)
         )
 
+    async def prune_firehose(self) -> int:
+        window_ms = int(self.context.settings["pds.firehose_replay_hours"]) * 3_600_000
+        return await prune_events(self.context.db, int(time.time() * 1000) - window_ms)
+
     def start(self) -> None:
         self._scheduler.start()
 
@@ -84,14 +90,4 @@ def start_schedule(context: AppContext) -> Schedule:
     """Start the node's periodic upkeep on the running event loop (call it in the lifespan)."""
     schedule = Schedule(context)
     schedule.start()
-    _started.append(schedule)
     return schedule
-
-
-async def stop_schedule(schedule: Schedule | None = None) -> None:
-    """Stop `schedule`, or every schedule this process started, before the database closes."""
-    targets = [schedule] if schedule is not None else list(_started)
-    for target in targets:
-        if target in _started:
-            _started.remove(target)
-        await target.stop()

@@ -97,9 +97,15 @@ class JobWorker:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for task in [*self._loops, *([self._listener] if self._listener else [])]:
-            task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        # Idle loops notice `_stopping` at their next wake-up; cancelling one inside a claim
+        # would interrupt a write transaction for nothing.
+        if self._loops:
+            _, stuck = await asyncio.wait(self._loops, timeout=_IDLE_POLL_SECONDS * 2)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._listener is not None:
+            self._listener.cancel()
         if self._listener is not None:
             await asyncio.gather(self._listener, return_exceptions=True)
         self._subscription.close()

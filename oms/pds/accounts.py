@@ -1,22 +1,27 @@
-"""The node's accounts: creation with a did:web identity and a signing key, roles, status,
-passwords.
+"""The node's accounts: creation with an identity (did:web, or did:plc where a PLC directory is
+configured) and a signing key, roles, status, passwords.
 
 A bare name (`alice`) becomes a handle under the node's hostname (`alice.example.org`) and the
-DID `did:web:alice.example.org` (a non-default port is kept, percent-encoded, as did:web says).
+DID `did:web:alice.example.org` (a non-default port is kept, percent-encoded, as did:web says),
+or a did:plc registered at the directory for that handle.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sqlite3
 from dataclasses import dataclass
 
-from oms.db.database import Database
+from oms.db.database import Database, Transaction
 from oms.errors import Conflict, InvalidRequest, NotFound
 from oms.events import Event
 from oms.pds import store
+from oms.pds.crypto import PrivateKey
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import hash_password, verify_password
-from oms.pds.repo import init_repo
+from oms.pds.plc import create_plc_identity
+from oms.pds.repo import delete_repository, init_repo, sequence_current_state
 from oms.pds.sequencer import sequence_account, sequence_identity
 from oms.pds.syntax import is_valid_handle
 
@@ -35,6 +40,8 @@ __all__ = [
     "reset_password",
     "set_status",
 ]
+
+log = logging.getLogger(__name__)
 
 ROLES = ("admin", "artist", "fan")
 STATUSES = ("active", "disabled", "deactivated", "deleted")
@@ -120,36 +127,79 @@ async def create_account(
     role: str,
     hostname: str,
     email: str | None = None,
+    plc_directory: str | None = None,
+    node_key: PrivateKey | None = None,
+    public_url: str | None = None,
 ) -> Account:
+    """Create an account with its signing key and empty repository, announced on the firehose.
+
+    With `plc_directory`, the identity is a did:plc whose genesis operation (signed by
+    `node_key`, naming `public_url` as the account's PDS) the directory must accept before
+    anything is written here; a refusal raises PlcDirectoryError. Otherwise it is did:web.
+    """
     if role not in ROLES:
         raise InvalidRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     handle = handle_for(name, hostname)
-    did = did_for_handle(handle, hostname)
     email = email.strip().lower() if email else None
     if email is not None and ("@" not in email or len(email) > 254):
         raise InvalidRequest(f"{email!r} is not an email address")
     password_hash = await hash_password(password)
-    if await store.fetch_account(db, did) is not None:
-        raise Conflict(f"handle {handle} is already taken", name="HandleNotAvailable")
-    if not keys.account_key_path(did).exists():
-        keys.create_account_key(did)
-    async with db.transaction() as tx:
-        if await store.fetch_account(tx, did) is not None:
-            raise Conflict(f"handle {handle} is already taken", name="HandleNotAvailable")
-        if email and await tx.fetchone("SELECT 1 FROM accounts WHERE email = ?", (email,)):
-            raise Conflict(f"email {email} is already in use")
-        await store.insert_account(
-            tx, did=did, handle=handle, email=email, password_hash=password_hash, role=role
+    if plc_directory:
+        if node_key is None or not public_url:
+            raise ValueError("a did:plc identity needs the node key and the node's public URL")
+        # Checked before the directory is asked, since a registered did:plc cannot be taken
+        # back; and again in the transaction.
+        await _check_available(db, handle=handle, did=None, email=email)
+        key = keys.generate_account_key()
+        did = await create_plc_identity(
+            plc_directory,
+            handle=handle,
+            account_key=key,
+            node_key=node_key,
+            pds_endpoint=public_url,
         )
-        # The identity, the account and its empty signed repository appear on the firehose
-        # together, in the order a relay expects.
-        await sequence_identity(tx, did, handle)
-        await sequence_account(tx, did, active=True)
-        await init_repo(tx, keys, did)
-        tx.publish(AccountCreated(did, handle, role))
-        row = await store.fetch_account(tx, did)
+        await asyncio.to_thread(keys.store_account_key, did, key)
+    else:
+        did = did_for_handle(handle, hostname)
+        await _check_available(db, handle=handle, did=did, email=email)
+        if not keys.account_key_path(did).exists():
+            await asyncio.to_thread(keys.create_account_key, did)
+    try:
+        async with db.transaction() as tx:
+            await _check_available(tx, handle=handle, did=did, email=email)
+            await store.insert_account(
+                tx, did=did, handle=handle, email=email, password_hash=password_hash, role=role
+            )
+            # The identity, the account and its empty signed repository appear on the
+            # firehose together, in the order a relay expects.
+            await sequence_identity(tx, did, handle)
+            await sequence_account(tx, did, active=True)
+            await init_repo(tx, keys, did)
+            tx.publish(AccountCreated(did, handle, role))
+            row = await store.fetch_account(tx, did)
+    except BaseException:
+        if plc_directory:
+            # Its key stays: with it (or the node key) the operator can still tombstone it.
+            log.warning(
+                "%s was registered at %s for %s, but the account was not created",
+                did,
+                plc_directory,
+                handle,
+            )
+        raise
     assert row is not None
     return _account(row)
+
+
+async def _check_available(
+    db: Database | Transaction, *, handle: str, did: str | None, email: str | None
+) -> None:
+    # A did:web stays with its account when the handle changes, so both are checked.
+    taken = await store.fetch_account(db, handle) is not None
+    if taken or (did is not None and await store.fetch_account(db, did) is not None):
+        raise Conflict(f"handle {handle} is already taken", name="HandleNotAvailable")
+    if email and await store.fetch_account_by_email(db, email) is not None:
+        raise Conflict(f"email {email} is already in use")
 
 
 async def get_account(db: Database, did_or_handle: str) -> Account:
@@ -167,11 +217,17 @@ async def set_status(db: Database, did_or_handle: str, status: str) -> Account:
     if status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     account = await get_account(db, did_or_handle)
+    if account.status == "deleted":
+        raise InvalidRequest(f"{account.did} was deleted; a deleted account stays deleted")
     async with db.transaction() as tx:
         await store.update_account(tx, account.did, status=status)
         await sequence_account(
             tx, account.did, active=status == "active", status=_WIRE_STATUS.get(status)
         )
+        if status == "deleted":
+            await delete_repository(tx, account.did)
+        elif status == "active" and account.status != "active":
+            await sequence_current_state(tx, account.did)
         tx.publish(AccountChanged(account.did, status))
     return await get_account(db, account.did)
 

@@ -35,6 +35,7 @@ __all__ = [
     "missing_blobs",
     "open_blob",
     "reference_blobs",
+    "release_account_blobs",
     "release_blobs",
     "served_mime_type",
     "store_upload",
@@ -473,6 +474,17 @@ async def release_blobs(tx: Transaction, did: str, collection: str, rkey: str) -
             (now, did, *batch),
         )
     return released
+
+
+async def release_account_blobs(tx: Transaction, did: str) -> None:
+    """Drop every reference an account's records hold (the account is deleted); its blobs are
+    collected at the next sweep, its unreferenced uploads after their grace."""
+    await tx.execute("DELETE FROM record_blobs WHERE did = ?", (did,))
+    await tx.execute(
+        "UPDATE blobs SET state = 'released', updated_at = ?"
+        " WHERE did = ? AND state = 'referenced'",
+        (_now_ms(), did),
+    )
 
 
 # --- collection ----------------------------------------------------------------------------

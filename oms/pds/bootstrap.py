@@ -13,6 +13,7 @@ import secrets
 from oms.db.database import Database
 from oms.errors import Forbidden
 from oms.pds.accounts import Account, create_account, handle_for
+from oms.pds.crypto import PrivateKey
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import check_policy
 from oms.pds.store import now_ms
@@ -62,8 +63,12 @@ async def redeem_setup_token(
     password: str,
     hostname: str,
     email: str | None = None,
+    plc_directory: str | None = None,
+    node_key: PrivateKey | None = None,
+    public_url: str | None = None,
 ) -> Account:
-    """Create the first admin; the token works once, even under concurrent attempts."""
+    """Create the first admin; the token works once, even under concurrent attempts, and is
+    given back if the account cannot be created (e.g. the PLC directory is unreachable)."""
     handle_for(name, hostname)  # refuse a bad handle before the token is spent
     check_policy(password)
     async with db.transaction() as tx:
@@ -75,7 +80,16 @@ async def redeem_setup_token(
         raise Forbidden("this setup link is not valid (already used, or replaced by a restart)")
     try:
         return await create_account(
-            db, keys, name=name, password=password, role="admin", hostname=hostname, email=email
+            db,
+            keys,
+            name=name,
+            password=password,
+            role="admin",
+            hostname=hostname,
+            email=email,
+            plc_directory=plc_directory,
+            node_key=node_key,
+            public_url=public_url,
         )
     except BaseException:
         async with db.transaction() as tx:

@@ -1,12 +1,11 @@
-"""Identities: the DID documents this node serves (its accounts' did:web and its own), handle
-changes, did:plc genesis, and resolving other nodes' DIDs and handles (DNS, HTTPS, PLC).
+"""Identities: the DID documents this node serves (its accounts' and its own), handle changes,
+and resolving other nodes' DIDs and handles (DNS, HTTPS, PLC). did:plc genesis lives in
+`oms.pds.plc` (which `accounts` uses) and is re-exported here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import json
 import sqlite3
 import time
@@ -22,9 +21,9 @@ import dns.resolver
 import httpx
 
 from oms.db.database import Database
-from oms.errors import InvalidRequest, NotFound, OmsError, Unavailable
+from oms.errors import InvalidRequest, NotFound, OmsError
 from oms.events import Event
-from oms.pds import dagcbor, store
+from oms.pds import store
 from oms.pds.accounts import Account, get_account, handle_for
 from oms.pds.crypto import (
     Curve,
@@ -34,9 +33,9 @@ from oms.pds.crypto import (
     multibase_public_key,
     public_key_from_did_key,
     public_key_from_multibase,
-    sign,
 )
 from oms.pds.keystore import KeyStore
+from oms.pds.plc import PlcDirectoryError, PlcGenesis, create_plc_identity, plc_genesis
 from oms.pds.sequencer import sequence_identity
 from oms.pds.syntax import is_valid_did, is_valid_handle
 
@@ -90,7 +89,6 @@ _LEGACY_KEY_TYPES = {
     "EcdsaSecp256r1VerificationKey2019": Curve.P256,
 }
 _PLC_DID_LENGTH = len("did:plc:") + 24
-_PLC_TIMEOUT = 10.0
 
 
 class DidNotFound(NotFound):
@@ -109,12 +107,6 @@ class HandleNotFound(InvalidRequest):
     """No DID could be found for a handle (the XRPC error `resolveHandle` declares)."""
 
     name = "HandleNotFound"
-
-
-class PlcDirectoryError(Unavailable):
-    """The PLC directory refused or could not take an operation."""
-
-    name = "PlcDirectoryError"
 
 
 @dataclass(frozen=True)
@@ -231,7 +223,9 @@ async def _served_account(db: Database, did_or_handle: str) -> sqlite3.Row | Non
 async def local_did_document(
     db: Database, keys: KeyStore, did: str, *, public_url: str
 ) -> dict[str, Any]:
-    """The DID document of a local account; raises DidNotFound if there is none."""
+    """The DID document of a local account, did:web or did:plc (for did:plc, the document as
+    the node registered it: the directory is the authority); raises DidNotFound if there is
+    none."""
     row = await _served_account(db, did)
     if row is None:
         raise DidNotFound(f"no account {did} on this node")
@@ -248,7 +242,8 @@ async def did_document_for_host(
     db: Database, keys: KeyStore, host: str, *, hostname: str, public_url: str
 ) -> dict[str, Any]:
     """What `/.well-known/did.json` answers on `host` (a request's Host header): the node's
-    own document on its hostname, else the account whose did:web names that host."""
+    own document on its hostname, else the account whose did:web names that host (a did:plc
+    account's document is served by its PLC directory, not here)."""
     host = host.strip().rstrip(".").lower()
     if host == hostname.lower():
         node_key = await asyncio.to_thread(keys.node_key)
@@ -280,7 +275,11 @@ async def update_handle(db: Database, did: str, new_handle: str, *, hostname: st
     account = await get_account(db, did)
     if not account.did.startswith("did:web:"):
         # A did:plc document lives in the directory: its alias needs a signed PLC update.
-        raise InvalidRequest(f"changing the handle of {account.did} is not supported yet")
+        raise InvalidRequest(
+            f"the handle of {account.did} cannot be changed yet: a did:plc identity's handle "
+            "is recorded in its PLC directory, and changing it needs a signed PLC update "
+            "operation, which this node does not make yet"
+        )
     async with db.transaction() as tx:
         holder = await store.fetch_account(tx, handle)
         if holder is not None and holder["did"] != account.did:
@@ -600,83 +599,3 @@ class IdentityResolver:
             raise _Unreachable(f"{target.url} did not answer within {self.timeout:g}s") from e
         except httpx.HTTPError as e:
             raise _Unreachable(f"{target.url}: {type(e).__name__} {e}".strip()) from e
-
-
-# --- did:plc ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlcGenesis:
-    """A signed did:plc genesis operation and the DID it creates."""
-
-    did: str
-    operation: dict[str, Any]
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
-
-
-def plc_genesis(
-    *,
-    handle: str,
-    signing_key: PublicKey | PrivateKey,
-    rotation_keys: Sequence[PublicKey | PrivateKey],
-    signer: PrivateKey,
-    pds_endpoint: str,
-) -> PlcGenesis:
-    """Build and sign a genesis operation (did:plc spec v0.1): `signer` must be one of the
-    `rotation_keys`; the DID is the first 24 base32 characters of the signed op's SHA-256.
-    CPU-bound: call it through `asyncio.to_thread` from async code."""
-    rotation = [did_key(key) for key in rotation_keys]
-    if did_key(signer) not in rotation:
-        raise ValueError("the genesis operation must be signed by one of its rotation keys")
-    unsigned: dict[str, Any] = {
-        "type": "plc_operation",
-        "rotationKeys": rotation,
-        "verificationMethods": {"atproto": did_key(signing_key)},
-        "alsoKnownAs": [f"at://{handle}"],
-        "services": {"atproto_pds": {"type": _PDS_TYPE, "endpoint": pds_endpoint}},
-        "prev": None,
-    }
-    signed = {**unsigned, "sig": _b64url(sign(signer, dagcbor.encode(unsigned)))}
-    digest = hashlib.sha256(dagcbor.encode(signed)).digest()
-    did = "did:plc:" + base64.b32encode(digest).decode("ascii").lower()[:24]
-    return PlcGenesis(did, signed)
-
-
-async def create_plc_identity(
-    directory: str,
-    *,
-    handle: str,
-    account_key: PublicKey | PrivateKey,
-    node_key: PrivateKey,
-    pds_endpoint: str,
-) -> str:
-    """Register a new did:plc for `handle` at `directory` and return it. The account key
-    signs its repo; the node key (first) and the account key may rotate the identity."""
-    genesis = await asyncio.to_thread(
-        plc_genesis,
-        handle=handle,
-        signing_key=account_key,
-        rotation_keys=[node_key, account_key],
-        signer=node_key,
-        pds_endpoint=pds_endpoint,
-    )
-    url = f"{directory.rstrip('/')}/{genesis.did}"
-    try:
-        async with (
-            asyncio.timeout(_PLC_TIMEOUT),
-            httpx.AsyncClient(timeout=_PLC_TIMEOUT, follow_redirects=False) as client,
-        ):
-            response = await client.post(url, json=genesis.operation)
-    except TimeoutError as e:
-        raise PlcDirectoryError(f"the PLC directory {directory} did not answer in time") from e
-    except httpx.HTTPError as e:
-        raise PlcDirectoryError(f"the PLC directory {directory} is unreachable: {e}") from e
-    if not response.is_success:
-        raise PlcDirectoryError(
-            f"the PLC directory {directory} refused {genesis.did}: "
-            f"HTTP {response.status_code} {response.text[:300]}"
-        )
-    return genesis.did

@@ -45,10 +45,24 @@ class KeyStore:
         return self.folder / "accounts" / (quote(did, safe="") + ".pem")
 
     def create_account_key(self, did: str, curve: Curve = Curve.K256) -> PrivateKey:
+        """A new signing key for `did`, stored (see `store_account_key`)."""
+        key = self.generate_account_key(curve)
+        self.store_account_key(did, key)
+        return key
+
+    @staticmethod
+    def generate_account_key(curve: Curve = Curve.K256) -> PrivateKey:
+        """A new account key, not stored yet: for an identity whose DID depends on its key
+        (did:plc), stored with `store_account_key` once the DID exists."""
+        return generate_private_key(curve)
+
+    def store_account_key(self, did: str, key: PrivateKey) -> None:
+        """Keep `key` as the signing key of `did`: written whole and atomically (0600), and
+        never over an existing key (raises StartupError, and the old key stays)."""
         path = self.account_key_path(did)
-        if path.exists():
+        if not _write_new_private(path, private_key_to_pem(key)):
             raise StartupError(f"a signing key for {did} already exists at {path}")
-        return self._key(path, curve)
+        self._account_keys[did] = key
 
     def account_key(self, did: str) -> PrivateKey:
         key = self._account_keys.get(did)
@@ -72,13 +86,37 @@ class KeyStore:
         return private_key_from_pem(path.read_bytes())
 
 
-def _write_private(path: Path, content: bytes) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+def _write_partial(partial: Path, content: bytes) -> None:
+    partial.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, content)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    _write_partial(partial, content)
     os.replace(partial, path)
+
+
+def _write_new_private(path: Path, content: bytes) -> bool:
+    """Like `_write_private`, but only where no file is: False (and nothing written) if one is.
+    A hard link appears whole and fails if the name is taken, so two writers cannot both win."""
+    partial = path.with_name(f"{path.name}.{secrets.token_hex(8)}.partial")
+    _write_partial(partial, content)
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        return False
+    except OSError:
+        # A file system without hard links: still whole, though no longer race-free.
+        if path.exists():
+            return False
+        os.replace(partial, path)
+        return True
+    finally:
+        partial.unlink(missing_ok=True)
+    return True

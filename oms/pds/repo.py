@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from atmst.blockstore import BlockStore
 from atmst.mst.diff import mst_diff
 from atmst.mst.node import MSTNode
 from atmst.mst.node_store import NodeStore
@@ -23,7 +24,7 @@ from atmst.mst.proof import find_rpath_and_build_proof
 from oms.db.database import Database, Transaction
 from oms.errors import Conflict, InvalidRequest, NotFound
 from oms.pds import repo_store
-from oms.pds.blobs import reference_blobs, release_blobs
+from oms.pds.blobs import reference_blobs, release_account_blobs, release_blobs
 from oms.pds.car import car_header, car_section, encode_car
 from oms.pds.commit import Commit, sign_commit
 from oms.pds.dagcbor import (
@@ -31,7 +32,6 @@ from oms.pds.dagcbor import (
     DataModel,
     JsonValue,
     cid_for,
-    cid_from_bytes,
     cid_from_str,
     cid_to_str,
     decode,
@@ -41,7 +41,7 @@ from oms.pds.dagcbor import (
 )
 from oms.pds.keystore import KeyStore
 from oms.pds.lexicons import Lexicons
-from oms.pds.sequencer import now_iso, sequence_commit
+from oms.pds.sequencer import now_iso, sequence_commit, sequence_sync
 from oms.pds.syntax import is_valid_nsid, is_valid_record_key
 from oms.pds.tid import TidClock, next_tid
 
@@ -53,8 +53,10 @@ __all__ = [
     "Repos",
     "Write",
     "WriteResult",
+    "delete_repository",
     "ensure_repos",
     "init_repo",
+    "sequence_current_state",
 ]
 
 MAX_WRITES = 200
@@ -308,11 +310,11 @@ class Repos:
             if p.cid is not None and p.block is not None:
                 new_blocks[p.cid] = p.block
         new_blocks[commit.cid] = commit.block
-        inversion = self._inversion_blocks(blocks, new_data, old_data, ops)
+        inversion = self._inversion_blocks(nodes, new_data, old_data, ops)
         event_blocks = dict(new_blocks)
         for cid in inversion:
             if cid not in event_blocks:
-                event_blocks[cid] = blocks.get_block(bytes(cid))
+                event_blocks[cid] = nodes.get_node(cid).serialised
         car = encode_car(commit.cid, event_blocks.items())
         if len(car) > MAX_COMMIT_BLOCKS_BYTES:
             raise InvalidRequest(
@@ -329,12 +331,12 @@ class Repos:
 
     @staticmethod
     def _inversion_blocks(
-        blocks: repo_store.RepoBlocks, new_data: CID, old_data: CID, ops: list[dict[str, DataModel]]
+        nodes: NodeStore, new_data: CID, old_data: CID, ops: list[dict[str, DataModel]]
     ) -> set[CID]:
-        """The existing MST nodes a consumer needs to invert the ops (sync 1.1): the blocks
+        """The existing MST nodes a consumer needs to invert the ops (sync 1.1): the nodes
         read while undoing them on the new tree, which must lead back to the old root."""
-        recorder = _RecordingBlocks(blocks)
-        wrangler = NodeWrangler(NodeStore(recorder))
+        recorder = _RecordingNodes(nodes)
+        wrangler = NodeWrangler(recorder)
         data = new_data
         for op in reversed(ops):
             path = op["path"]
@@ -503,6 +505,37 @@ async def ensure_repos(db: Database, keys: KeyStore) -> int:
     return len(rows)
 
 
+async def delete_repository(tx: Transaction, did: str) -> None:
+    """Remove a deleted account's repository: blocks, record index, root, blob references.
+    (Its `#account` event with status `deleted` tells peers to drop their copies.)"""
+    for table in ("repo_blocks", "records", "repo_roots"):
+        await tx.execute(f"DELETE FROM {table} WHERE did = ?", (did,))  # noqa: S608 - fixed names
+    await release_account_blobs(tx, did)
+
+
+async def sequence_current_state(tx: Transaction, did: str) -> None:
+    """A `#sync` event carrying the repository's current commit: peers that dropped the
+    repository while it was inactive resynchronise from it."""
+    root = await repo_store.fetch_root(tx, did)
+    if root is None:
+        return
+    commit_cid = cid_from_str(root.commit_cid)
+    block = await tx.fetchone(
+        "SELECT bytes FROM repo_blocks WHERE did = ? AND cid = ?", (did, root.commit_cid)
+    )
+    assert block is not None
+    await sequence_sync(
+        tx,
+        did,
+        {
+            "did": did,
+            "rev": root.rev,
+            "blocks": encode_car(commit_cid, [(commit_cid, bytes(block[0]))]),
+            "time": now_iso(),
+        },
+    )
+
+
 def _commit_event(
     did: str,
     commit: Commit,
@@ -553,21 +586,39 @@ def _check_write(did: str, p: _Prepared, prior: CID | None) -> None:
         raise InvalidRequest(f"{uri} already exists", name="RecordAlreadyExists")
 
 
-class _RecordingBlocks(repo_store.RepoBlocks):
-    """Reads through to a repository's blocks, remembering which existing blocks were read;
-    blocks the reader itself writes stay in a scratch area."""
+class _Scratch(BlockStore):  # type: ignore[misc]
+    """Reads a repository's blocks; keeps what is written to itself (undo work is discarded)."""
 
-    def __init__(self, inner: repo_store.RepoBlocks) -> None:
-        super().__init__(inner.reader, inner.did)
-        self.inner = inner
-        self.read: set[CID] = set()
+    def __init__(self, under: BlockStore) -> None:
+        self.under = under
+        self.written: dict[bytes, bytes] = {}
 
     def put_block(self, key: bytes, value: bytes) -> None:
-        self.pending[key] = value
+        self.written[key] = value
 
     def get_block(self, key: bytes) -> bytes:
-        if key in self.pending:
-            return self.pending[key]
-        value = self.inner.get_block(key)
-        self.read.add(cid_from_bytes(key))
-        return value
+        value = self.written.get(key)
+        return self.under.get_block(key) if value is None else value
+
+    def del_block(self, key: bytes) -> None:
+        self.written.pop(key, None)
+
+
+class _RecordingNodes(NodeStore):  # type: ignore[misc]
+    """A repository's nodes, sharing its cache of decoded nodes, that remembers which
+    existing nodes were read; the nodes it creates go to a scratch store."""
+
+    def __init__(self, nodes: NodeStore) -> None:
+        super().__init__(_Scratch(nodes.bs))
+        self.cache = nodes.cache
+        self.created: set[CID] = set()
+        self.read: set[CID] = set()
+
+    def get_node(self, cid: CID | None) -> MSTNode:
+        if cid is not None and cid not in self.created:
+            self.read.add(cid)
+        return super().get_node(cid)
+
+    def stored_node(self, node: MSTNode) -> MSTNode:
+        self.created.add(node.cid)
+        return super().stored_node(node)

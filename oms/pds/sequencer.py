@@ -20,6 +20,7 @@ __all__ = [
     "StoredEvent",
     "events_after",
     "last_seq",
+    "prune_events",
     "sequence_account",
     "sequence_commit",
     "sequence_identity",
@@ -80,6 +81,18 @@ async def sequence_account(
     if status is not None:
         body["status"] = status
     return await _sequence(tx, did, "account", body)
+
+
+async def prune_events(db: Database, older_than_ms: int) -> int:
+    """Drop events older than the replay window. The newest event always stays, so that the
+    sequence (AUTOINCREMENT) and `last_seq` carry on from it after any pause."""
+    async with db.transaction() as tx:
+        cursor = await tx.execute(
+            "DELETE FROM repo_events WHERE sequenced_at < ?"
+            " AND seq < (SELECT max(seq) FROM repo_events)",
+            (older_than_ms,),
+        )
+    return cursor.rowcount
 
 
 async def last_seq(db: Database) -> int:

@@ -19,6 +19,7 @@ from oms.db.database import Database, Transaction
 from oms.errors import AuthRequired, InvalidRequest, NotFound, OmsError, RateLimitExceeded
 from oms.pds import accounts, store
 from oms.pds.accounts import Account
+from oms.pds.crypto import PrivateKey
 from oms.pds.identity import node_did
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import check_policy, hash_password, verify_password
@@ -472,9 +473,13 @@ async def sign_up(
     password: str,
     email: str | None = None,
     invite_code: str | None = None,
+    plc_directory: str | None = None,
+    node_key: PrivateKey | None = None,
+    public_url: str | None = None,
 ) -> Account:
     """Create a fan account the way createAccount does: the handle must lie under the node's
-    host, and an invite code is used up unless sign-up is open."""
+    host, and an invite code is used up unless sign-up is open. With `plc_directory` (and the
+    node key and public URL), the account gets a did:plc (see `accounts.create_account`)."""
     host = hostname.partition(":")[0]
     wanted = handle.strip().lower()
     if "." in wanted and not wanted.endswith("." + host):
@@ -489,18 +494,23 @@ async def sign_up(
         check_policy(password)
     except InvalidRequest as e:
         raise InvalidRequest(e.message, name="InvalidPassword") from e
-    did = accounts.did_for_handle(full_handle, hostname)
-    if await store.fetch_account(db, did) is not None:
+    web_did = accounts.did_for_handle(full_handle, hostname)
+    if await store.fetch_account(db, full_handle) is not None or (
+        not plc_directory and await store.fetch_account(db, web_did) is not None
+    ):
         raise _handle_taken(full_handle)
+    # A did:plc is known only once the directory has it, after the invite is taken: until
+    # then the use is held under the handle, which is just as unique.
+    holder = full_handle if plc_directory else web_did
     code = (invite_code or "").strip()
     if not open_signup:
         if not code:
             raise InvalidRequest(
                 "this node needs an invite code to sign up", name="InvalidInviteCode"
             )
-        await _reserve_invite(db, code, did)
+        await _reserve_invite(db, code, holder)
     try:
-        return await accounts.create_account(
+        account = await accounts.create_account(
             db,
             keys,
             name=full_handle,
@@ -508,14 +518,21 @@ async def sign_up(
             role="fan",
             hostname=hostname,
             email=email,
+            plc_directory=plc_directory,
+            node_key=node_key,
+            public_url=public_url,
         )
     except BaseException as e:
         if not open_signup:
             async with db.transaction() as tx:
-                await store.delete_invite_use(tx, code=code, used_by=did)
+                await store.delete_invite_use(tx, code=code, used_by=holder)
         if isinstance(e, OmsError) and e.name == "HandleNotAvailable":
             raise _handle_taken(full_handle) from e
         raise
+    if not open_signup and holder != account.did:
+        async with db.transaction() as tx:
+            await store.move_invite_use(tx, code=code, used_by=holder, to=account.did)
+    return account
 
 
 def _handle_taken(handle: str) -> InvalidRequest:

@@ -30,6 +30,7 @@ __all__ = [
     "insert_refresh_token",
     "insert_session",
     "insert_sign_in_failure",
+    "move_invite_use",
     "prune_auth_rows",
     "put_deletion_token",
     "revoke_refresh_token",
@@ -271,6 +272,13 @@ async def insert_invite_use(tx: Transaction, *, code: str, used_by: str) -> None
 
 async def delete_invite_use(tx: Transaction, *, code: str, used_by: str) -> None:
     await tx.execute("DELETE FROM invite_code_uses WHERE code = ? AND used_by = ?", (code, used_by))
+
+
+async def move_invite_use(tx: Transaction, *, code: str, used_by: str, to: str) -> None:
+    await tx.execute(
+        "UPDATE invite_code_uses SET used_by = ? WHERE code = ? AND used_by = ?",
+        (to, code, used_by),
+    )
 
 
 # --- sign-in throttling ----------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
@@ -69,6 +71,7 @@ async def setup_submit(request: Request) -> Response:
             form=fields,
             problem="The two passwords differ.",
         )
+    plc_directory = str(context.settings["pds.plc_directory"]) or None
     try:
         account = await redeem_setup_token(
             context.db,
@@ -78,6 +81,9 @@ async def setup_submit(request: Request) -> Response:
             password=fields["password"],
             hostname=host,
             email=fields["email"] or None,
+            plc_directory=plc_directory,
+            node_key=await asyncio.to_thread(context.keys.node_key) if plc_directory else None,
+            public_url=context.settings.public_url,
         )
     except OmsError as e:
         if e.status == 403:

@@ -9,18 +9,14 @@ from typing import Any
 
 from starlette.responses import FileResponse, Response
 
-from oms.errors import InvalidRequest, NotFound, PayloadTooLarge
+from oms.errors import PayloadTooLarge
 from oms.pds import blobs
-from oms.pds.accounts import get_account
 from oms.xrpc.auth import authenticated
 from oms.xrpc.dispatch import XrpcCall
+from oms.xrpc.sync import hosted_account
 
 __all__ = ["get_blob", "list_blobs", "upload_blob"]
 
-_UNAVAILABLE = {
-    "disabled": ("RepoTakendown", "taken down"),
-    "deactivated": ("RepoDeactivated", "deactivated"),
-}
 # A blob never changes under its CID.
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -46,18 +42,6 @@ async def upload_blob(call: XrpcCall) -> Mapping[str, Any]:
     return {"blob": ref.to_json()}
 
 
-async def _ensure_hosted(call: XrpcCall, did: str) -> None:
-    try:
-        account = await get_account(call.context.db, did)
-    except NotFound:
-        raise NotFound(f"could not find repo for DID: {did}", name="RepoNotFound") from None
-    if account.status == "deleted":
-        raise NotFound(f"could not find repo for DID: {did}", name="RepoNotFound")
-    unavailable = _UNAVAILABLE.get(account.status)
-    if unavailable:
-        raise InvalidRequest(f"repository {did} is {unavailable[1]}", name=unavailable[0])
-
-
 def _etag_matches(header: str, etag: str) -> bool:
     candidates = {tag.strip().removeprefix("W/") for tag in header.split(",")}
     return "*" in candidates or etag in candidates
@@ -65,7 +49,7 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 async def get_blob(call: XrpcCall) -> Response:
     did, cid = call.params["did"], call.params["cid"]
-    await _ensure_hosted(call, did)
+    await hosted_account(call, did)
     blob = await blobs.open_blob(call.context.db, call.context.blobs_dir, did, cid)
     media_type = blobs.served_mime_type(blob.mime_type)
     etag = f'"{cid}"'
@@ -85,7 +69,7 @@ async def get_blob(call: XrpcCall) -> Response:
 
 async def list_blobs(call: XrpcCall) -> Mapping[str, Any]:
     did = call.params["did"]
-    await _ensure_hosted(call, did)
+    await hosted_account(call, did)
     page = await blobs.list_blobs(
         call.context.db,
         did,

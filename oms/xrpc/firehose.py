@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
+import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from oms.context import AppContext
@@ -28,13 +28,17 @@ async def subscribe_repos(websocket: WebSocket) -> None:
         await websocket.close(code=1008)
         return
     # An idle subscriber only hears of a closed connection by reading from it; without the
-    # watcher its handler would wait for the next event forever (and hold up shutdown).
-    sender = asyncio.create_task(_send(websocket, context, cursor))
-    watcher = asyncio.create_task(_until_disconnected(websocket))
-    _, pending = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
+    # watcher its handler would wait for the next event forever (and hold up shutdown). The
+    # task group ends both together, also when the handler itself is cancelled.
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            await _until_disconnected(websocket)
+            group.cancel_scope.cancel()
+
+        group.start_soon(watch)
+        await _send(websocket, context, cursor)
+        group.cancel_scope.cancel()
 
 
 async def _send(websocket: WebSocket, context: AppContext, cursor: int | None) -> None:

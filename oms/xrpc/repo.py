@@ -7,6 +7,7 @@ from typing import Any
 
 from oms.errors import Forbidden, InvalidRequest
 from oms.pds.accounts import Account, get_account
+from oms.pds.identity import local_did_document
 from oms.pds.repo import CommitResult, Write, WriteResult
 from oms.pds.tid import next_tid
 from oms.xrpc.auth import authenticated
@@ -16,6 +17,7 @@ __all__ = [
     "apply_writes",
     "create_record",
     "delete_record",
+    "describe_repo",
     "get_record",
     "list_records",
     "put_record",
@@ -143,6 +145,22 @@ async def apply_writes(call: XrpcCall) -> Mapping[str, Any]:
             )
         results.append(entry)
     return {"commit": _commit_meta(result), "results": results}
+
+
+async def describe_repo(call: XrpcCall) -> Mapping[str, Any]:
+    context = call.context
+    account = await get_account(context.db, call.params["repo"])
+    document = await local_did_document(
+        context.db, context.keys, account.did, public_url=context.settings.public_url
+    )
+    return {
+        "handle": account.handle,
+        "did": account.did,
+        "didDoc": document,
+        "collections": await context.repos.collections(account.did),
+        # The node serves the handle's /.well-known/atproto-did itself, so it always agrees.
+        "handleIsCorrect": True,
+    }
 
 
 async def get_record(call: XrpcCall) -> Mapping[str, Any]:

@@ -36,6 +36,7 @@ METHODS: dict[str, Handler] = {
     "com.atproto.repo.applyWrites": repo.apply_writes,
     "com.atproto.repo.getRecord": repo.get_record,
     "com.atproto.repo.listRecords": repo.list_records,
+    "com.atproto.repo.describeRepo": repo.describe_repo,
     # com.atproto.repo blobs (oms/xrpc/blobs.py)
     "com.atproto.repo.uploadBlob": blobs.upload_blob,
     "com.atproto.sync.getBlob": blobs.get_blob,

@@ -3,6 +3,7 @@ codes, and an account's own status (deactivate, activate, delete)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -111,6 +112,7 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
     password = body.get("password")
     if not password:
         raise InvalidRequest("a password is required", name="InvalidPassword")
+    plc_directory = str(context.settings["pds.plc_directory"]) or None
     account = await sessions.sign_up(
         context.db,
         context.keys,
@@ -120,6 +122,9 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
         password=password,
         email=body.get("email") or None,
         invite_code=body.get("inviteCode"),
+        plc_directory=plc_directory,
+        node_key=await asyncio.to_thread(context.keys.node_key) if plc_directory else None,
+        public_url=context.settings.public_url,
     )
     session = await sessions.open_session(
         context.db, context.keys, hostname=context.settings.hostname, account=account

@@ -17,6 +17,7 @@ __all__ = [
     "get_record",
     "get_repo",
     "get_repo_status",
+    "hosted_account",
     "list_repos",
 ]
 
@@ -30,7 +31,7 @@ _UNAVAILABLE = {
 }
 
 
-async def _hosted(call: XrpcCall, did: str) -> Account:
+async def hosted_account(call: XrpcCall, did: str) -> Account:
     """The local account whose repository is asked for, if it may be served."""
     try:
         account = await get_account(call.context.db, did)
@@ -45,7 +46,7 @@ async def _hosted(call: XrpcCall, did: str) -> Account:
 
 
 async def get_repo(call: XrpcCall) -> Response:
-    account = await _hosted(call, call.params["did"])
+    account = await hosted_account(call, call.params["did"])
     stream = call.context.repos.export_car(account.did, call.params.get("since"))
     # Fetch the first chunk now, so that a missing repository is an XRPC error, not a
     # half-sent response.
@@ -60,13 +61,13 @@ async def get_repo(call: XrpcCall) -> Response:
 
 
 async def get_latest_commit(call: XrpcCall) -> Mapping[str, Any]:
-    account = await _hosted(call, call.params["did"])
+    account = await hosted_account(call, call.params["did"])
     root = await call.context.repos.root(account.did)
     return {"cid": root.commit_cid, "rev": root.rev}
 
 
 async def get_record(call: XrpcCall) -> Response:
-    account = await _hosted(call, call.params["did"])
+    account = await hosted_account(call, call.params["did"])
     car = await call.context.repos.record_proof_car(
         account.did, call.params["collection"], call.params["rkey"]
     )
@@ -74,7 +75,7 @@ async def get_record(call: XrpcCall) -> Response:
 
 
 async def get_blocks(call: XrpcCall) -> Response:
-    account = await _hosted(call, call.params["did"])
+    account = await hosted_account(call, call.params["did"])
     cids = call.params["cids"]
     car = await call.context.repos.blocks_car(
         account.did, cids if isinstance(cids, list) else [cids]

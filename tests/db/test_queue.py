@@ -94,3 +94,28 @@ async def test_interrupted_and_released_jobs_go_back_to_the_queue(db: Database) 
     assert done is not None
     assert done.state == "done"
     await db.close()
+
+
+async def test_a_dedupe_key_covers_pending_jobs_only(db: Database) -> None:
+    first = await _enqueue(db, "crawl", key="relay-1", n=1)
+    assert first is not None
+    job = await queue.claim(db, ("crawl",))
+    assert job is not None
+    # Running: that run does the work asked for.
+    assert await _enqueue(db, "crawl", key="relay-1", n=2) is None
+    await queue.complete(db, job.id)
+    # Done: asking again arms the job afresh, under the same id.
+    assert await _enqueue(db, "crawl", key="relay-1", n=3) == first
+    rearmed = await queue.get_job(db, first)
+    assert rearmed is not None
+    assert (rearmed.state, rearmed.attempts, rearmed.payload) == ("queued", 0, {"n": 3})
+    job = await queue.claim(db, ("crawl",))
+    assert job is not None
+    assert await queue.fail(db, job, "relay down", retry=False) == "failed"
+    # Failed for good: a new request tries again, with its attempts and error cleared.
+    assert await _enqueue(db, "crawl", key="relay-1", n=4) == first
+    retried = await queue.get_job(db, first)
+    assert retried is not None
+    assert (retried.state, retried.attempts, retried.last_error) == ("queued", 0, None)
+    assert await queue.pending_counts(db) == {("crawl", "queued"): 1}
+    await db.close()

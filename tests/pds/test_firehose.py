@@ -15,6 +15,7 @@ from oms.pds.firehose import Firehose, FirehoseError
 from oms.pds.keystore import KeyStore
 from oms.pds.lexicons import load_lexicons
 from oms.pds.repo import Repos, Write
+from oms.pds.sequencer import events_after, prune_events
 from oms.resources import lexicons_dir
 
 pytestmark = pytest.mark.anyio
@@ -129,3 +130,14 @@ async def test_a_slow_consumer_is_cut_off_without_slowing_others(
     with pytest.raises(FirehoseError) as error:
         await drain()
     assert error.value.name == "ConsumerTooSlow"
+
+
+async def test_pruning_keeps_the_window_and_the_sequence(node: Node) -> None:
+    await node.write(5)
+    async with node.db.transaction() as tx:
+        await tx.execute("UPDATE repo_events SET sequenced_at = 0")
+    assert await prune_events(node.db, older_than_ms=1) == 7
+    remaining = [e.seq for e in await events_after(node.db, 0)]
+    assert remaining == [8]
+    await node.write(1)
+    assert [e.seq for e in await events_after(node.db, 0)] == [8, 9]

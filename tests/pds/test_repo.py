@@ -326,3 +326,20 @@ async def test_a_record_linking_a_blob_never_uploaded_changes_nothing(node: Node
         )
     assert refused.value.name == "BlobNotFound"
     assert await node.state(did) == before
+
+
+async def test_deleting_an_account_removes_its_repository(node: Node, tmp_path: Path) -> None:
+    did = await node.account("alice")
+    art = await _png_blob(node, did, tmp_path)
+    await node.repos.apply_writes(
+        did, [Write("create", POST, "3kaaaaaaaaaaa", {**_post("x"), "art": art})]
+    )
+    await accounts.set_status(node.db, did, "deleted")
+    for table in ("repo_blocks", "records", "repo_roots", "record_blobs"):
+        count = await node.db.fetchval(f"SELECT count(*) FROM {table} WHERE did = ?", (did,))
+        assert count == 0, table
+    assert await _blob_state(node, did, art) == "released"
+    last = (await events_after(node.db, 0))[-1]
+    assert (last.kind, last.body["active"], last.body["status"]) == ("account", False, "deleted")
+    with pytest.raises(InvalidRequest, match="stays deleted"):
+        await accounts.set_status(node.db, did, "active")

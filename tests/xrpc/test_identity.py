@@ -21,7 +21,8 @@ from oms.pds.crypto import did_key, generate_private_key
 from oms.pds.identity import IdentityResolver
 from oms.pds.keystore import KeyStore
 from tests.conftest import free_port, make_settings, oms_env, run_oms, start_oms
-from tests.pds.test_identity import FakeDns, serve_fake_web
+from tests.pds.plc_directory import serve_fake_web
+from tests.pds.test_identity import FakeDns
 
 RESOLVE = "/xrpc/com.atproto.identity.resolveHandle"
 UPDATE = "/xrpc/com.atproto.identity.updateHandle"
