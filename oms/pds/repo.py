@@ -8,6 +8,7 @@ repository's root only ever moves from one committed state to the next.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,7 +42,13 @@ from oms.pds.dagcbor import (
 )
 from oms.pds.keystore import KeyStore
 from oms.pds.lexicons import Lexicons
-from oms.pds.sequencer import now_iso, sequence_commit, sequence_sync
+from oms.pds.sequencer import (
+    EventSequenced,
+    insert_event,
+    now_iso,
+    sequence_commit,
+    sequence_sync,
+)
 from oms.pds.syntax import is_valid_nsid, is_valid_record_key
 from oms.pds.tid import TidClock, next_tid
 
@@ -229,29 +236,37 @@ class Repos:
                 )
             finally:
                 blocks.pending.clear()
-            now = int(time.time() * 1000)
-            await repo_store.insert_blocks(tx, did, rev, computed.new_blocks)
-            await repo_store.delete_blocks(tx, did, computed.removed_nodes)
-            await self._index_records(tx, did, rev, prepared, computed.previous, now)
-            await repo_store.upsert_root(
-                tx,
-                repo_store.Root(
+            await _update_blob_references(tx, did, prepared, computed.previous)
+            change = repo_store.CommitChange(
+                did=did,
+                rev=rev,
+                new_blocks=computed.new_blocks,
+                removed_blocks=computed.removed_nodes,
+                records=[
+                    (p.write.collection, p.write.rkey, cid_to_str(p.cid) if p.cid else None)
+                    for p in prepared
+                ],
+                root=repo_store.Root(
                     did, cid_to_str(computed.commit.cid), rev, cid_to_str(computed.commit.data)
                 ),
-                now,
+                now=int(time.time() * 1000),
             )
-            seq = await sequence_commit(
-                tx,
+            event = _commit_event(
                 did,
-                _commit_event(
-                    did,
-                    computed.commit,
-                    root.rev,
-                    cid_from_str(root.data_cid),
-                    computed.ops,
-                    computed.event_blocks,
-                ),
+                computed.commit,
+                root.rev,
+                cid_from_str(root.data_cid),
+                computed.ops,
+                computed.event_blocks,
             )
+
+            def write(connection: sqlite3.Connection) -> int:
+                repo_store.write_commit(connection, change)
+                return insert_event(connection, did, "commit", event)
+
+            # One hop to the writer thread for all of the commit's rows.
+            seq = await tx.run(write)
+            tx.publish(EventSequenced(seq, did, "commit"))
         results = [
             WriteResult(
                 p.write.action,
@@ -350,35 +365,6 @@ class Repos:
         if data != old_data:
             raise RuntimeError("MST inversion did not lead back to the previous root")
         return recorder.read
-
-    async def _index_records(
-        self,
-        tx: Transaction,
-        did: str,
-        rev: str,
-        prepared: list[_Prepared],
-        previous: dict[str, CID | None],
-        now: int,
-    ) -> None:
-        for p in prepared:
-            collection, rkey = p.write.collection, p.write.rkey
-            if previous.get(p.path) is not None:
-                await release_blobs(tx, did, collection, rkey)
-            if p.write.action == "delete":
-                await tx.execute(
-                    "DELETE FROM records WHERE did = ? AND collection = ? AND rkey = ?",
-                    (did, collection, rkey),
-                )
-            else:
-                assert p.cid is not None
-                # A record may only link blobs its author uploaded; else the write rolls back.
-                await reference_blobs(tx, did, collection, rkey, p.blobs)
-                await tx.execute(
-                    "INSERT INTO records (did, collection, rkey, cid, rev, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (did, collection, rkey)"
-                    " DO UPDATE SET cid = excluded.cid, rev = excluded.rev",
-                    (did, collection, rkey, cid_to_str(p.cid), rev, now),
-                )
 
     # --- reading ------------------------------------------------------------------------
 
@@ -557,6 +543,19 @@ def _commit_event(
         "prevData": prev_data,
         "time": now_iso(),
     }
+
+
+async def _update_blob_references(
+    tx: Transaction, did: str, prepared: list[_Prepared], previous: dict[str, CID | None]
+) -> None:
+    """Records let go of the blobs they linked and take the ones they link now; a record may
+    only link blobs its author uploaded, else the write rolls back (BlobNotFound)."""
+    for p in prepared:
+        collection, rkey = p.write.collection, p.write.rkey
+        if previous.get(p.path) is not None:
+            await release_blobs(tx, did, collection, rkey)
+        if p.blobs:
+            await reference_blobs(tx, did, collection, rkey, p.blobs)
 
 
 def _blob_links(value: object) -> Iterator[str]:

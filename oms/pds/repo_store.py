@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from atmst.blockstore import BlockStore
@@ -17,13 +18,29 @@ from oms.pds.dagcbor import CID, cid_from_bytes, cid_to_str
 
 __all__ = [
     "BlockReader",
+    "CommitChange",
     "RepoBlocks",
     "Root",
     "delete_blocks",
     "fetch_root",
     "insert_blocks",
     "upsert_root",
+    "write_commit",
 ]
+
+
+_INSERT_BLOCK = "INSERT OR IGNORE INTO repo_blocks (did, cid, rev, bytes) VALUES (?, ?, ?, ?)"
+_DELETE_BLOCK = "DELETE FROM repo_blocks WHERE did = ? AND cid = ?"
+_UPSERT_ROOT = (
+    "INSERT INTO repo_roots (did, commit_cid, rev, data_cid, updated_at) VALUES (?, ?, ?, ?, ?)"
+    " ON CONFLICT (did) DO UPDATE SET commit_cid = excluded.commit_cid, rev = excluded.rev,"
+    " data_cid = excluded.data_cid, updated_at = excluded.updated_at"
+)
+_UPSERT_RECORD = (
+    "INSERT INTO records (did, collection, rkey, cid, rev, created_at) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (did, collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev"
+)
+_DELETE_RECORD = "DELETE FROM records WHERE did = ? AND collection = ? AND rkey = ?"
 
 
 class Root:
@@ -44,24 +61,48 @@ async def fetch_root(db: Database | Transaction, did: str) -> Root | None:
 
 
 async def upsert_root(tx: Transaction, root: Root, now_ms: int) -> None:
-    await tx.execute(
-        "INSERT INTO repo_roots (did, commit_cid, rev, data_cid, updated_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT (did) DO UPDATE SET commit_cid = excluded.commit_cid, rev = excluded.rev,"
-        " data_cid = excluded.data_cid, updated_at = excluded.updated_at",
-        (root.did, root.commit_cid, root.rev, root.data_cid, now_ms),
-    )
+    await tx.execute(_UPSERT_ROOT, (root.did, root.commit_cid, root.rev, root.data_cid, now_ms))
 
 
 async def insert_blocks(tx: Transaction, did: str, rev: str, blocks: dict[CID, bytes]) -> None:
     await tx.executemany(
-        "INSERT OR IGNORE INTO repo_blocks (did, cid, rev, bytes) VALUES (?, ?, ?, ?)",
-        [(did, cid_to_str(cid), rev, data) for cid, data in blocks.items()],
+        _INSERT_BLOCK, [(did, cid_to_str(cid), rev, data) for cid, data in blocks.items()]
     )
 
 
 async def delete_blocks(tx: Transaction, did: str, cids: set[str]) -> None:
-    await tx.executemany(
-        "DELETE FROM repo_blocks WHERE did = ? AND cid = ?", [(did, cid) for cid in cids]
+    await tx.executemany(_DELETE_BLOCK, [(did, cid) for cid in cids])
+
+
+@dataclass(frozen=True)
+class CommitChange:
+    """The rows one commit writes: new and dropped blocks, records (cid None: deleted), root."""
+
+    did: str
+    rev: str
+    new_blocks: dict[CID, bytes]
+    removed_blocks: set[str]
+    records: list[tuple[str, str, str | None]]
+    root: Root
+    now: int
+
+
+def write_commit(connection: sqlite3.Connection, change: CommitChange) -> None:
+    """All of a commit's rows, on the writer's thread (see `Transaction.run`)."""
+    did = change.did
+    connection.executemany(
+        _INSERT_BLOCK,
+        [(did, cid_to_str(cid), change.rev, data) for cid, data in change.new_blocks.items()],
+    )
+    connection.executemany(_DELETE_BLOCK, [(did, cid) for cid in change.removed_blocks])
+    for collection, rkey, cid in change.records:
+        if cid is None:
+            connection.execute(_DELETE_RECORD, (did, collection, rkey))
+        else:
+            connection.execute(_UPSERT_RECORD, (did, collection, rkey, cid, change.rev, change.now))
+    root = change.root
+    connection.execute(
+        _UPSERT_ROOT, (root.did, root.commit_cid, root.rev, root.data_cid, change.now)
     )
 
 

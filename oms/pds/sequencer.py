@@ -7,6 +7,7 @@ Frames are stored as their DAG-CBOR body without `seq`; `seq` is the row's AUTOI
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ __all__ = [
     "EventSequenced",
     "StoredEvent",
     "events_after",
+    "insert_event",
     "last_seq",
     "prune_events",
     "sequence_account",
@@ -48,11 +50,21 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_INSERT = "INSERT INTO repo_events (did, kind, frame, sequenced_at) VALUES (?, ?, ?, ?)"
+
+
+def insert_event(
+    connection: sqlite3.Connection, did: str, kind: str, body: dict[str, DataModel]
+) -> int:
+    """The event row, written on the writer's thread inside a batch (`Transaction.run`); the
+    caller publishes `EventSequenced` on its transaction."""
+    cursor = connection.execute(_INSERT, (did, kind, encode(body), int(time.time() * 1000)))
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 async def _sequence(tx: Transaction, did: str, kind: str, body: dict[str, DataModel]) -> int:
-    cursor = await tx.execute(
-        "INSERT INTO repo_events (did, kind, frame, sequenced_at) VALUES (?, ?, ?, ?)",
-        (did, kind, encode(body), int(time.time() * 1000)),
-    )
+    cursor = await tx.execute(_INSERT, (did, kind, encode(body), int(time.time() * 1000)))
     seq = cursor.lastrowid
     assert seq is not None
     tx.publish(EventSequenced(seq, did, kind))
