@@ -97,6 +97,24 @@ class OmsProcess:
         """The environment for CLI commands on this node's data dir, with its public URL."""
         return oms_env(self.data_dir, OMS_SERVER_PUBLIC_URL=self.public_url, **extra)
 
+    def create_account(self, name: str, password: str, role: str = "artist") -> str:
+        """`oms account create` beside the running node (the CLI writes into its database);
+        returns the new account's DID. Its handle is `<name>.localhost`."""
+        created = run_oms(
+            "account",
+            "create",
+            "--handle",
+            name,
+            "--password",
+            password,
+            "--role",
+            role,
+            data_dir=self.data_dir,
+            env=self.env(),
+        )
+        assert created.returncode == 0, created.stderr
+        return created.stdout.split("(")[-1].rstrip(")\n")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

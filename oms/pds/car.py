@@ -9,33 +9,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from oms.errors import InvalidRequest
-from oms.pds.dagcbor import CID, cid_from_bytes, decode, encode
+from oms.pds.dagcbor import CID, cid_from_bytes, decode, encode, encode_varint
 
 __all__ = ["car_header", "car_section", "encode_car", "read_car"]
 
 _MAX_BLOCK = 2 * 1024 * 1024  # an ATProto record is at most 1 MB; MST nodes are small
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def car_header(root: CID | None) -> bytes:
     header = encode({"version": 1, "roots": [root] if root is not None else []})
-    return _varint(len(header)) + header
+    return encode_varint(len(header)) + header
 
 
 def car_section(cid: CID, block: bytes) -> bytes:
     raw = bytes(cid)
-    return _varint(len(raw) + len(block)) + raw + block
+    return encode_varint(len(raw) + len(block)) + raw + block
 
 
 def encode_car(root: CID | None, blocks: Iterable[tuple[CID, bytes]]) -> bytes:

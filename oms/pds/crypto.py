@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from oms.errors import InvalidRequest
+from oms.pds.dagcbor import encode_varint
 
 __all__ = [
     "Curve",
@@ -159,18 +160,6 @@ def verify(key: PublicKey | PrivateKey | str, data: bytes, signature: bytes) -> 
 # --- did:key and multibase --------------------------------------------------------------------
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
 def _compressed_point(key: PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
 
@@ -189,7 +178,7 @@ def multibase_public_key(key: PublicKey | PrivateKey) -> str:
     base58btc multibase of the multicodec-prefixed compressed point (a did:key without "did:key:").
     """
     public = _public(key)
-    prefixed = _varint(curve_of(public).multicodec) + _compressed_point(public)
+    prefixed = encode_varint(curve_of(public).multicodec) + _compressed_point(public)
     return "z" + base58btc_encode(prefixed)
 
 
@@ -213,7 +202,7 @@ def public_key_from_multibase(value: str, curve: Curve | None = None) -> PublicK
     if curve is not None:
         return _public_key_from_point(curve, raw)
     for candidate in Curve:
-        prefix = _varint(candidate.multicodec)
+        prefix = encode_varint(candidate.multicodec)
         if raw.startswith(prefix):
             return _public_key_from_point(candidate, raw[len(prefix) :])
     raise InvalidRequest("public key is neither secp256k1-pub nor p256-pub multicodec")

@@ -33,6 +33,7 @@ __all__ = [
     "cid_to_str",
     "decode",
     "encode",
+    "encode_varint",
     "ensure_valid_data_model",
     "from_json",
     "to_json",
@@ -59,6 +60,19 @@ MAX_DEPTH = 128
 
 
 # --- bytes <-> data model ---------------------------------------------------------------------
+
+
+def encode_varint(n: int) -> bytes:
+    """An unsigned LEB128 varint, as multiformats (CIDs, multicodec, CAR sections) use."""
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
 
 
 def encode(obj: DataModel) -> bytes:

@@ -8,7 +8,7 @@ from typing import Any
 from oms.errors import Forbidden, InvalidRequest
 from oms.pds.accounts import Account, get_account
 from oms.pds.identity import local_did_document
-from oms.pds.repo import CommitResult, Write, WriteResult
+from oms.pds.repo import CommitResult, Write
 from oms.pds.tid import next_tid
 from oms.xrpc.auth import authenticated
 from oms.xrpc.dispatch import XrpcCall
@@ -48,8 +48,15 @@ def _default_rkey(call: XrpcCall, collection: str) -> str:
     return next_tid()
 
 
-def _single(result: CommitResult) -> WriteResult:
-    return result.results[0]
+def _written(result: CommitResult) -> dict[str, Any]:
+    """The answer to a one-record write (createRecord, putRecord)."""
+    written = result.results[0]
+    return {
+        "uri": written.uri,
+        "cid": written.cid,
+        "commit": _commit_meta(result),
+        "validationStatus": written.validation_status,
+    }
 
 
 async def create_record(call: XrpcCall) -> Mapping[str, Any]:
@@ -62,13 +69,7 @@ async def create_record(call: XrpcCall) -> Mapping[str, Any]:
     result = await call.context.repos.apply_writes(
         account.did, [write], validate=body.get("validate"), swap_commit=body.get("swapCommit")
     )
-    written = _single(result)
-    return {
-        "uri": written.uri,
-        "cid": written.cid,
-        "commit": _commit_meta(result),
-        "validationStatus": written.validation_status,
-    }
+    return _written(result)
 
 
 async def put_record(call: XrpcCall) -> Mapping[str, Any]:
@@ -85,13 +86,7 @@ async def put_record(call: XrpcCall) -> Mapping[str, Any]:
     result = await call.context.repos.apply_writes(
         account.did, [write], validate=body.get("validate"), swap_commit=body.get("swapCommit")
     )
-    written = _single(result)
-    return {
-        "uri": written.uri,
-        "cid": written.cid,
-        "commit": _commit_meta(result),
-        "validationStatus": written.validation_status,
-    }
+    return _written(result)
 
 
 async def delete_record(call: XrpcCall) -> Mapping[str, Any]:

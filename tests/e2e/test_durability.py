@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from oms.pds.car import read_car
 from oms.pds.dagcbor import cid_to_str, decode
-from tests.conftest import OmsProcess, run_oms, start_oms
+from tests.conftest import OmsProcess, start_oms
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +28,7 @@ NOTE = "com.example.note"
 
 
 def _session(server: OmsProcess, name: str) -> tuple[str, str]:
-    created = run_oms(
-        "account",
-        "create",
-        "--handle",
-        name,
-        "--password",
-        PASSWORD,
-        data_dir=server.data_dir,
-        env=server.env(),
-    )
-    assert created.returncode == 0, created.stderr
+    server.create_account(name, PASSWORD, role="fan")
     answer = httpx.post(
         f"{server.url}/xrpc/com.atproto.server.createSession",
         json={"identifier": f"{name}.localhost", "password": PASSWORD},

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,41 +23,15 @@ from atproto_core.did_doc import DidDocument
 from atproto_crypto.verify import verify_signature
 
 from oms.pds.dagcbor import cid_from_bytes, encode
-from tests.conftest import OmsProcess, run_oms, start_oms
+from tests.conftest import OmsProcess
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[OmsProcess]:
-    server = start_oms(tmp_path / "data")
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        server.stop()
-
-
 def _account(server: OmsProcess, name: str) -> tuple[str, str]:
-    # The CLI writes into the serving node's database; the node's firehose picks it up.
-    created = run_oms(
-        "account",
-        "create",
-        "--handle",
-        name,
-        "--password",
-        PASSWORD,
-        "--role",
-        "artist",
-        data_dir=server.data_dir,
-        env=server.env(),
-    )
-    assert created.returncode == 0, created.stderr
-    handle = f"{name}.localhost"
-    did = created.stdout.split("(")[-1].rstrip(")\n")
-    return handle, did
+    return f"{name}.localhost", server.create_account(name, PASSWORD)
 
 
 @contextlib.contextmanager
@@ -80,9 +53,11 @@ def _links(value: Any) -> Any:
     return value
 
 
-def test_the_sdk_writes_records_and_verifies_the_exported_repository(node: OmsProcess) -> None:
-    handle, did = _account(node, "ada")
-    with _client(node, handle) as client:
+def test_the_sdk_writes_records_and_verifies_the_exported_repository(
+    oms_server: OmsProcess,
+) -> None:
+    handle, did = _account(oms_server, "ada")
+    with _client(oms_server, handle) as client:
         assert client.com.atproto.server.get_session().did == did
         uris = []
         for n in range(5):
@@ -109,16 +84,16 @@ def test_the_sdk_writes_records_and_verifies_the_exported_repository(node: OmsPr
         assert latest.cid == str(car.root)
 
     # The signing key comes from our DID document, served at the account's own host.
-    host = f"{handle}:{node.port}"
-    document = httpx.get(f"{node.url}/.well-known/did.json", headers={"Host": host}).json()
+    host = f"{handle}:{oms_server.port}"
+    document = httpx.get(f"{oms_server.url}/.well-known/did.json", headers={"Host": host}).json()
     key = DidDocument.from_dict(document).get_did_key()
     assert key is not None
     unsigned = {k: v for k, v in commit.items() if k != "sig"}
     assert verify_signature(key, encode(_links(unsigned)), commit["sig"])
 
 
-def test_the_sdk_firehose_client_decodes_every_frame(node: OmsProcess) -> None:
-    handle, did = _account(node, "bob")
+def test_the_sdk_firehose_client_decodes_every_frame(oms_server: OmsProcess) -> None:
+    handle, did = _account(oms_server, "bob")
     received: list[Any] = []
     errors: list[BaseException] = []
     done = threading.Event()
@@ -126,7 +101,7 @@ def test_the_sdk_firehose_client_decodes_every_frame(node: OmsProcess) -> None:
     async def consume() -> None:
         firehose = AsyncFirehoseSubscribeReposClient(
             params=models.ComAtprotoSyncSubscribeRepos.Params(cursor=0),
-            base_uri=f"ws://127.0.0.1:{node.port}/xrpc",
+            base_uri=f"ws://127.0.0.1:{oms_server.port}/xrpc",
         )
 
         async def on_message(message: Any) -> None:
@@ -145,7 +120,7 @@ def test_the_sdk_firehose_client_decodes_every_frame(node: OmsProcess) -> None:
 
     thread = threading.Thread(target=lambda: asyncio.run(consume()), daemon=True)
     thread.start()
-    with _client(node, handle) as client:
+    with _client(oms_server, handle) as client:
         for n in range(3):
             client.com.atproto.repo.create_record(
                 models.ComAtprotoRepoCreateRecord.Data(
