@@ -29,6 +29,7 @@ from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.pds import accounts, sessions
 from oms.pds.bootstrap import issue_setup_token
 from oms.pds.keystore import KeyStore
+from oms.pds.plc import plc_registration
 
 __all__ = ["build_parser", "main"]
 
@@ -384,7 +385,6 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_account_create(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> accounts.Account:
-        plc_directory = str(settings["pds.plc_directory"]) or None
         async with _opened(settings) as (db, keys):
             return await accounts.create_account(
                 db,
@@ -394,9 +394,7 @@ def cmd_account_create(args: argparse.Namespace, settings: Settings) -> int:
                 role=args.role,
                 hostname=settings.hostname,
                 email=args.email,
-                plc_directory=plc_directory,
-                node_key=keys.node_key() if plc_directory else None,
-                public_url=settings.public_url,
+                plc=plc_registration(str(settings["pds.plc_directory"]), keys, settings.public_url),
             )
 
     account = asyncio.run(run())

@@ -17,10 +17,9 @@ from oms.db.database import Database, Transaction
 from oms.errors import Conflict, InvalidRequest, NotFound
 from oms.events import Event
 from oms.pds import store
-from oms.pds.crypto import PrivateKey
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import hash_password, verify_password
-from oms.pds.plc import create_plc_identity
+from oms.pds.plc import PlcRegistration, create_plc_identity
 from oms.pds.repo import delete_repository, init_repo, sequence_current_state
 from oms.pds.sequencer import sequence_account, sequence_identity
 from oms.pds.syntax import is_valid_handle
@@ -127,14 +126,12 @@ async def create_account(
     role: str,
     hostname: str,
     email: str | None = None,
-    plc_directory: str | None = None,
-    node_key: PrivateKey | None = None,
-    public_url: str | None = None,
+    plc: PlcRegistration | None = None,
 ) -> Account:
     """Create an account with its signing key and empty repository, announced on the firehose.
 
-    With `plc_directory`, the identity is a did:plc whose genesis operation (signed by
-    `node_key`, naming `public_url` as the account's PDS) the directory must accept before
+    With `plc`, the identity is a did:plc whose genesis operation (signed by the node
+    key, naming the node as the account's PDS) the directory must accept before
     anything is written here; a refusal raises PlcDirectoryError. Otherwise it is did:web.
     """
     if role not in ROLES:
@@ -144,19 +141,17 @@ async def create_account(
     if email is not None and ("@" not in email or len(email) > 254):
         raise InvalidRequest(f"{email!r} is not an email address")
     password_hash = await hash_password(password)
-    if plc_directory:
-        if node_key is None or not public_url:
-            raise ValueError("a did:plc identity needs the node key and the node's public URL")
+    if plc is not None:
         # Checked before the directory is asked, since a registered did:plc cannot be taken
         # back; and again in the transaction.
         await _check_available(db, handle=handle, did=None, email=email)
         key = keys.generate_account_key()
         did = await create_plc_identity(
-            plc_directory,
+            plc.directory,
             handle=handle,
             account_key=key,
-            node_key=node_key,
-            pds_endpoint=public_url,
+            node_key=plc.node_key,
+            pds_endpoint=plc.pds_endpoint,
         )
         await asyncio.to_thread(keys.store_account_key, did, key)
     else:
@@ -178,12 +173,12 @@ async def create_account(
             tx.publish(AccountCreated(did, handle, role))
             row = await store.fetch_account(tx, did)
     except BaseException:
-        if plc_directory:
+        if plc is not None:
             # Its key stays: with it (or the node key) the operator can still tombstone it.
             log.warning(
                 "%s was registered at %s for %s, but the account was not created",
                 did,
-                plc_directory,
+                plc.directory,
                 handle,
             )
         raise

@@ -13,9 +13,9 @@ import secrets
 from oms.db.database import Database
 from oms.errors import Forbidden
 from oms.pds.accounts import Account, create_account, handle_for
-from oms.pds.crypto import PrivateKey
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import check_policy
+from oms.pds.plc import PlcRegistration
 from oms.pds.store import now_ms
 
 __all__ = ["issue_setup_token", "needs_first_admin", "redeem_setup_token", "setup_token_valid"]
@@ -63,9 +63,7 @@ async def redeem_setup_token(
     password: str,
     hostname: str,
     email: str | None = None,
-    plc_directory: str | None = None,
-    node_key: PrivateKey | None = None,
-    public_url: str | None = None,
+    plc: PlcRegistration | None = None,
 ) -> Account:
     """Create the first admin; the token works once, even under concurrent attempts, and is
     given back if the account cannot be created (e.g. the PLC directory is unreachable)."""
@@ -87,9 +85,7 @@ async def redeem_setup_token(
             role="admin",
             hostname=hostname,
             email=email,
-            plc_directory=plc_directory,
-            node_key=node_key,
-            public_url=public_url,
+            plc=plc,
         )
     except BaseException:
         async with db.transaction() as tx:

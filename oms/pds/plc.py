@@ -15,11 +15,34 @@ import httpx
 from oms.errors import Unavailable
 from oms.pds import dagcbor
 from oms.pds.crypto import PrivateKey, PublicKey, did_key, sign
+from oms.pds.keystore import KeyStore
 
-__all__ = ["PlcDirectoryError", "PlcGenesis", "create_plc_identity", "plc_genesis"]
+__all__ = [
+    "PlcDirectoryError",
+    "PlcGenesis",
+    "PlcRegistration",
+    "create_plc_identity",
+    "plc_genesis",
+    "plc_registration",
+]
 
 _PDS_TYPE = "AtprotoPersonalDataServer"
 _PLC_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class PlcRegistration:
+    """How new accounts get a did:plc: the directory, the node key that signs (and can
+    rotate) their genesis operations, and the PDS endpoint those operations name."""
+
+    directory: str
+    node_key: PrivateKey
+    pds_endpoint: str
+
+
+def plc_registration(directory: str, keys: KeyStore, public_url: str) -> PlcRegistration | None:
+    """From the `pds.plc_directory` setting; None when it is empty (accounts get did:web)."""
+    return PlcRegistration(directory, keys.node_key(), public_url) if directory else None
 
 
 class PlcDirectoryError(Unavailable):

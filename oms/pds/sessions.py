@@ -19,10 +19,10 @@ from oms.db.database import Database, Transaction
 from oms.errors import AuthRequired, InvalidRequest, NotFound, OmsError, RateLimitExceeded
 from oms.pds import accounts, store
 from oms.pds.accounts import Account
-from oms.pds.crypto import PrivateKey
 from oms.pds.identity import node_did
 from oms.pds.keystore import KeyStore
 from oms.pds.passwords import check_policy, hash_password, verify_password
+from oms.pds.plc import PlcRegistration
 from oms.pds.tokens import (
     ACCESS_SCOPE,
     ACCESS_TYPE,
@@ -473,13 +473,11 @@ async def sign_up(
     password: str,
     email: str | None = None,
     invite_code: str | None = None,
-    plc_directory: str | None = None,
-    node_key: PrivateKey | None = None,
-    public_url: str | None = None,
+    plc: PlcRegistration | None = None,
 ) -> Account:
     """Create a fan account the way createAccount does: the handle must lie under the node's
-    host, and an invite code is used up unless sign-up is open. With `plc_directory` (and the
-    node key and public URL), the account gets a did:plc (see `accounts.create_account`)."""
+    host, and an invite code is used up unless sign-up is open. With `plc`, the account
+    gets a did:plc (see `accounts.create_account`)."""
     host = hostname.partition(":")[0]
     wanted = handle.strip().lower()
     if "." in wanted and not wanted.endswith("." + host):
@@ -496,12 +494,12 @@ async def sign_up(
         raise InvalidRequest(e.message, name="InvalidPassword") from e
     web_did = accounts.did_for_handle(full_handle, hostname)
     if await store.fetch_account(db, full_handle) is not None or (
-        not plc_directory and await store.fetch_account(db, web_did) is not None
+        plc is None and await store.fetch_account(db, web_did) is not None
     ):
         raise _handle_taken(full_handle)
     # A did:plc is known only once the directory has it, after the invite is taken: until
     # then the use is held under the handle, which is just as unique.
-    holder = full_handle if plc_directory else web_did
+    holder = full_handle if plc is not None else web_did
     code = (invite_code or "").strip()
     if not open_signup:
         if not code:
@@ -518,9 +516,7 @@ async def sign_up(
             role="fan",
             hostname=hostname,
             email=email,
-            plc_directory=plc_directory,
-            node_key=node_key,
-            public_url=public_url,
+            plc=plc,
         )
     except BaseException as e:
         if not open_signup:

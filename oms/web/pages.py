@@ -13,6 +13,7 @@ from oms.context import AppContext
 from oms.errors import OmsError
 from oms.pds.accounts import list_accounts
 from oms.pds.bootstrap import needs_first_admin, redeem_setup_token, setup_token_valid
+from oms.pds.plc import plc_registration
 from oms.resources import templates_dir
 
 __all__ = ["home", "render_error", "setup_form", "setup_submit", "templates"]
@@ -71,7 +72,6 @@ async def setup_submit(request: Request) -> Response:
             form=fields,
             problem="The two passwords differ.",
         )
-    plc_directory = str(context.settings["pds.plc_directory"]) or None
     try:
         account = await redeem_setup_token(
             context.db,
@@ -81,9 +81,12 @@ async def setup_submit(request: Request) -> Response:
             password=fields["password"],
             hostname=host,
             email=fields["email"] or None,
-            plc_directory=plc_directory,
-            node_key=await asyncio.to_thread(context.keys.node_key) if plc_directory else None,
-            public_url=context.settings.public_url,
+            plc=await asyncio.to_thread(
+                plc_registration,
+                str(context.settings["pds.plc_directory"]),
+                context.keys,
+                context.settings.public_url,
+            ),
         )
     except OmsError as e:
         if e.status == 403:

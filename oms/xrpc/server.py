@@ -11,6 +11,7 @@ from typing import Any
 from oms.errors import Forbidden, InvalidRequest, OmsError
 from oms.pds import accounts, identity, sessions
 from oms.pds.accounts import Account
+from oms.pds.plc import plc_registration
 from oms.pds.tokens import ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE
 from oms.xrpc.auth import authenticated, bearer_token
 from oms.xrpc.dispatch import XrpcCall
@@ -112,7 +113,6 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
     password = body.get("password")
     if not password:
         raise InvalidRequest("a password is required", name="InvalidPassword")
-    plc_directory = str(context.settings["pds.plc_directory"]) or None
     account = await sessions.sign_up(
         context.db,
         context.keys,
@@ -122,9 +122,12 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
         password=password,
         email=body.get("email") or None,
         invite_code=body.get("inviteCode"),
-        plc_directory=plc_directory,
-        node_key=await asyncio.to_thread(context.keys.node_key) if plc_directory else None,
-        public_url=context.settings.public_url,
+        plc=await asyncio.to_thread(
+            plc_registration,
+            str(context.settings["pds.plc_directory"]),
+            context.keys,
+            context.settings.public_url,
+        ),
     )
     session = await sessions.open_session(
         context.db, context.keys, hostname=context.settings.hostname, account=account

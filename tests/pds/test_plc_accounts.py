@@ -31,6 +31,7 @@ from oms.pds.crypto import Curve, did_key, private_key_from_pem, verify
 from oms.pds.dagcbor import decode, encode
 from oms.pds.identity import DidNotFound, IdentityResolver, PlcDirectoryError
 from oms.pds.keystore import KeyStore
+from oms.pds.plc import PlcRegistration
 from oms.pds.sequencer import events_after, last_seq
 from tests.conftest import free_port, make_settings, oms_env, run_oms, start_oms
 from tests.pds.plc_directory import FakeWeb, serve_fake_web
@@ -72,9 +73,7 @@ async def _create(
         password=PASSWORD,
         role="artist",
         hostname=HOSTNAME,
-        plc_directory=directory_url,
-        node_key=keys.node_key(),
-        public_url=PUBLIC_URL,
+        plc=PlcRegistration(directory_url, keys.node_key(), PUBLIC_URL),
     )
 
 
@@ -215,9 +214,7 @@ async def test_a_taken_handle_or_email_is_refused_before_the_directory_is_asked(
             open_signup=True,
             handle="bob",
             password=PASSWORD,
-            plc_directory=_url(directory),
-            node_key=keys.node_key(),
-            public_url=PUBLIC_URL,
+            plc=PlcRegistration(_url(directory), keys.node_key(), PUBLIC_URL),
         )
     assert taken.value.name == "HandleNotAvailable"
     with pytest.raises(Conflict, match="already in use"):
@@ -229,9 +226,7 @@ async def test_a_taken_handle_or_email_is_refused_before_the_directory_is_asked(
             role="fan",
             hostname=HOSTNAME,
             email="B@x.org",
-            plc_directory=_url(directory),
-            node_key=keys.node_key(),
-            public_url=PUBLIC_URL,
+            plc=PlcRegistration(_url(directory), keys.node_key(), PUBLIC_URL),
         )
     assert directory.requests == []
 
@@ -253,9 +248,7 @@ async def test_an_invite_is_given_back_when_the_directory_fails_and_then_names_t
             handle=name,
             password=PASSWORD,
             invite_code=code,
-            plc_directory=_url(directory),
-            node_key=keys.node_key(),
-            public_url=PUBLIC_URL,
+            plc=PlcRegistration(_url(directory), keys.node_key(), PUBLIC_URL),
         )
 
     directory.refusal = "down for maintenance"
@@ -287,9 +280,7 @@ async def test_the_first_admin_gets_a_did_plc_and_keeps_the_token_if_the_directo
             name="ada",
             password=PASSWORD,
             hostname=HOSTNAME,
-            plc_directory=_url(directory),
-            node_key=keys.node_key(),
-            public_url=PUBLIC_URL,
+            plc=PlcRegistration(_url(directory), keys.node_key(), PUBLIC_URL),
         )
 
     directory.refusal = "no"
