@@ -94,6 +94,8 @@ def create_app(settings: Settings) -> Starlette:
         worker.start()
         await relay_crawls.start()
         await context.firehose.start()
+        if context.catalog_indexer is not None:
+            await context.catalog_indexer.start()
         schedule = start_schedule(context)
         log.info(
             "OMS serving %s from %s with %s",
@@ -107,6 +109,8 @@ def create_app(settings: Settings) -> Starlette:
             await schedule.stop()
             await relay_crawls.stop()
             await context.firehose.stop()
+            if context.catalog_indexer is not None:
+                await context.catalog_indexer.stop()
             await worker.stop(float(settings["server.shutdown_timeout"]))
             await context.close()
             log.info("OMS stopped cleanly")

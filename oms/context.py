@@ -19,6 +19,7 @@ from oms.db.database import Database
 from oms.db.queue import JobHandler, requeue_interrupted
 from oms.errors import StartupError
 from oms.events import EventBus
+from oms.library.index import CatalogIndexer
 from oms.media.ffmpeg_binary import FFmpeg, locate_ffmpeg
 from oms.pds.firehose import Firehose
 from oms.pds.keystore import KeyStore
@@ -47,6 +48,8 @@ class AppContext:
     lock: DataDirLock | None = None
     # Room functions run by the durable job worker, by job kind (filled by later rooms).
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
+    # library: follows the node's commits into the catalog; started by the app's lifespan.
+    catalog_indexer: CatalogIndexer | None = None
 
     @property
     def blobs_dir(self) -> Path:
@@ -149,6 +152,7 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
     repos = Repos(db, keys, lexicons)
     firehose = Firehose(db, int(settings["pds.firehose_replay_hours"]))
     context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, lock)
+    context.catalog_indexer = CatalogIndexer(db, lexicons)
     if serving:
         created = await ensure_repos(db, keys)
         if created:

@@ -1,0 +1,539 @@
+"""The library room's SQL: catalog rows written on the writer's thread (`Transaction.run`),
+and the reads behind search. Private to the room."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from oms.db.database import Database
+from oms.library.records import ArtistProfile, CatalogRecord, Like, Release, Track, fold
+
+__all__ = [
+    "LOCAL",
+    "Change",
+    "DropAccount",
+    "Remove",
+    "SortOrder",
+    "TrackFilters",
+    "Upsert",
+    "apply_changes",
+    "browse_tracks",
+    "catalog_position",
+    "credits_of",
+    "fetch_tracks",
+    "fts_tracks",
+    "fuzzy_candidates",
+    "genres_of",
+    "local_records",
+    "replace_local_catalog",
+    "saved_position",
+]
+
+LOCAL = "local"
+_POSITION = "repo_events"
+# "trending": each like counts 1 / (1 + age / half-life): recent likes weigh most.
+_TREND_HALF_LIFE_MS = 3 * 86_400_000
+
+SortOrder = Literal["relevance", "newest", "popular", "trending"]
+
+
+@dataclass(frozen=True)
+class Upsert:
+    record: CatalogRecord
+
+
+@dataclass(frozen=True)
+class Remove:
+    collection: str
+    uri: str
+
+
+@dataclass(frozen=True)
+class DropAccount:
+    did: str
+
+
+Change = Upsert | Remove | DropAccount
+
+
+# --- writing (sync, on the writer's thread) ---------------------------------------------------
+
+
+def apply_changes(
+    connection: sqlite3.Connection,
+    changes: Iterable[Change],
+    *,
+    origin: str,
+    position: int | None,
+    now_ms: int,
+) -> None:
+    """Apply changes in order and, with `position`, save it as where the index stands."""
+    for change in changes:
+        if isinstance(change, Upsert):
+            _upsert(connection, change.record, origin, now_ms)
+        elif isinstance(change, Remove):
+            _remove(connection, change.collection, change.uri)
+        else:
+            _drop_account(connection, change.did)
+    if position is not None:
+        _save_position(connection, position, now_ms)
+
+
+def _upsert(connection: sqlite3.Connection, record: CatalogRecord, origin: str, now: int) -> None:
+    if isinstance(record, Track):
+        _upsert_track(connection, record, origin, now)
+    elif isinstance(record, Release):
+        _upsert_release(connection, record, origin, now)
+    elif isinstance(record, ArtistProfile):
+        _upsert_artist(connection, record, origin, now)
+    else:
+        _upsert_like(connection, record, origin, now)
+
+
+def _remove(connection: sqlite3.Connection, collection: str, uri: str) -> None:
+    if collection == "fm.oms.track":
+        _remove_track(connection, uri)
+    elif collection == "fm.oms.release":
+        _remove_release(connection, uri)
+    elif collection == "fm.oms.artist.profile":
+        connection.execute("DELETE FROM artists WHERE uri = ?", (uri,))
+    elif collection == "fm.oms.like":
+        connection.execute("DELETE FROM likes WHERE uri = ?", (uri,))
+
+
+_TRACK_COLUMNS = (
+    "uri, did, rkey, cid, origin, title, release_uri, release_cid, track_number, disc_number,"
+    " duration_ms, license, isrc, release_date, explicit, visibility, downloadable, audio_cid,"
+    " audio_mime, audio_size, artwork_cid, lyrics_plain, lyrics_synced, created_at, indexed_at"
+)
+_UPSERT_TRACK = (
+    f"INSERT INTO tracks ({_TRACK_COLUMNS}) VALUES ({', '.join('?' * 25)})"  # noqa: S608
+    " ON CONFLICT (uri) DO UPDATE SET "
+    + ", ".join(f"{c.strip()} = excluded.{c.strip()}" for c in _TRACK_COLUMNS.split(",")[1:])
+    + " RETURNING id"
+)
+
+
+def _upsert_track(connection: sqlite3.Connection, t: Track, origin: str, now: int) -> None:
+    row = connection.execute(
+        _UPSERT_TRACK,
+        (
+            t.uri,
+            t.did,
+            t.rkey,
+            t.cid,
+            origin,
+            t.title,
+            t.release_uri,
+            t.release_cid,
+            t.track_number,
+            t.disc_number,
+            t.duration_ms,
+            t.license,
+            t.isrc,
+            t.release_date,
+            int(t.explicit),
+            t.visibility,
+            int(t.downloadable),
+            t.audio_cid,
+            t.audio_mime,
+            t.audio_size,
+            t.artwork_cid,
+            t.lyrics_plain,
+            t.lyrics_synced,
+            t.created_at,
+            now,
+        ),
+    ).fetchone()
+    track_id = int(row[0])
+    for table in ("track_credits", "track_genres", "track_tags", "track_splits"):
+        connection.execute(f"DELETE FROM {table} WHERE track_uri = ?", (t.uri,))  # noqa: S608
+    connection.executemany(
+        "INSERT INTO track_credits (track_uri, position, name, name_key, did, role)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(t.uri, i, c.name, fold(c.name), c.did, c.role) for i, c in enumerate(t.artists)],
+    )
+    connection.executemany(
+        "INSERT INTO track_genres (track_uri, position, genre, genre_key) VALUES (?, ?, ?, ?)",
+        [(t.uri, i, g, fold(g)) for i, g in enumerate(t.genres)],
+    )
+    connection.executemany(
+        "INSERT INTO track_tags (track_uri, position, tag, tag_key) VALUES (?, ?, ?, ?)",
+        [(t.uri, i, tag, fold(tag)) for i, tag in enumerate(t.tags)],
+    )
+    connection.executemany(
+        "INSERT INTO track_splits (track_uri, position, did, share_bps, role)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(t.uri, i, s.did, s.share_bps, s.role) for i, s in enumerate(t.splits)],
+    )
+    release_title = ""
+    if t.release_uri is not None:
+        found = connection.execute(
+            "SELECT title FROM releases WHERE uri = ?", (t.release_uri,)
+        ).fetchone()
+        release_title = "" if found is None else str(found[0])
+    artists = " ".join(c.name for c in t.artists)
+    lyrics = " ".join(
+        [t.lyrics_plain or ""]
+        + [str(line.get("text", "")) for line in json.loads(t.lyrics_synced or "[]")]
+    ).strip()
+    _delete_search_rows(connection, track_id)
+    connection.execute(
+        "INSERT INTO track_search (rowid, title, artists, release, tags, lyrics)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (track_id, t.title, artists, release_title, " ".join(t.genres + t.tags), lyrics),
+    )
+    connection.execute(
+        "INSERT INTO track_fuzzy (rowid, title, artists) VALUES (?, ?, ?)",
+        (track_id, fold(t.title), fold(artists)),
+    )
+
+
+def _delete_search_rows(connection: sqlite3.Connection, track_id: int) -> None:
+    connection.execute("DELETE FROM track_search WHERE rowid = ?", (track_id,))
+    connection.execute("DELETE FROM track_fuzzy WHERE rowid = ?", (track_id,))
+
+
+def _remove_track(connection: sqlite3.Connection, uri: str) -> None:
+    row = connection.execute("SELECT id FROM tracks WHERE uri = ?", (uri,)).fetchone()
+    if row is None:
+        return
+    _delete_search_rows(connection, int(row[0]))
+    for table in ("track_credits", "track_genres", "track_tags", "track_splits"):
+        connection.execute(f"DELETE FROM {table} WHERE track_uri = ?", (uri,))  # noqa: S608
+    connection.execute("DELETE FROM tracks WHERE id = ?", (row[0],))
+
+
+def _set_release_title(connection: sqlite3.Connection, release_uri: str, title: str) -> None:
+    connection.execute(
+        "UPDATE track_search SET release = ?"
+        " WHERE rowid IN (SELECT id FROM tracks WHERE release_uri = ?) AND release <> ?",
+        (title, release_uri, title),
+    )
+
+
+def _credits_json(record: Release) -> str:
+    return json.dumps(
+        [{"name": c.name, "did": c.did, "role": c.role} for c in record.artists],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def _upsert_release(connection: sqlite3.Connection, r: Release, origin: str, now: int) -> None:
+    connection.execute(
+        "INSERT INTO releases (uri, did, rkey, cid, origin, title, kind, artists, artwork_cid,"
+        " release_date, label, upc, genres, created_at, indexed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, origin = excluded.origin,"
+        " title = excluded.title, kind = excluded.kind, artists = excluded.artists,"
+        " artwork_cid = excluded.artwork_cid, release_date = excluded.release_date,"
+        " label = excluded.label, upc = excluded.upc, genres = excluded.genres,"
+        " created_at = excluded.created_at, indexed_at = excluded.indexed_at",
+        (
+            r.uri,
+            r.did,
+            r.rkey,
+            r.cid,
+            origin,
+            r.title,
+            r.kind,
+            _credits_json(r),
+            r.artwork_cid,
+            r.release_date,
+            r.label,
+            r.upc,
+            json.dumps(list(r.genres)),
+            r.created_at,
+            now,
+        ),
+    )
+    connection.execute("DELETE FROM release_tracks WHERE release_uri = ?", (r.uri,))
+    connection.executemany(
+        "INSERT INTO release_tracks (release_uri, position, track_uri, track_cid)"
+        " VALUES (?, ?, ?, ?)",
+        [(r.uri, i, uri, cid) for i, (uri, cid) in enumerate(r.tracks)],
+    )
+    _set_release_title(connection, r.uri, r.title)
+
+
+def _remove_release(connection: sqlite3.Connection, uri: str) -> None:
+    connection.execute("DELETE FROM release_tracks WHERE release_uri = ?", (uri,))
+    connection.execute("DELETE FROM releases WHERE uri = ?", (uri,))
+    _set_release_title(connection, uri, "")
+
+
+def _upsert_artist(connection: sqlite3.Connection, a: ArtistProfile, origin: str, now: int) -> None:
+    connection.execute(
+        "INSERT INTO artists (did, rkey, cid, uri, origin, display_name, bio, avatar_cid,"
+        " banner_cid, location, genres, links, support_links, indexed_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (did) DO UPDATE SET rkey = excluded.rkey, cid = excluded.cid,"
+        " uri = excluded.uri, origin = excluded.origin, display_name = excluded.display_name,"
+        " bio = excluded.bio, avatar_cid = excluded.avatar_cid,"
+        " banner_cid = excluded.banner_cid, location = excluded.location,"
+        " genres = excluded.genres, links = excluded.links,"
+        " support_links = excluded.support_links, indexed_at = excluded.indexed_at",
+        (
+            a.did,
+            a.rkey,
+            a.cid,
+            a.uri,
+            origin,
+            a.display_name,
+            a.bio,
+            a.avatar_cid,
+            a.banner_cid,
+            a.location,
+            json.dumps(list(a.genres)),
+            a.links,
+            a.support_links,
+            now,
+        ),
+    )
+
+
+def _upsert_like(connection: sqlite3.Connection, like: Like, origin: str, now: int) -> None:
+    connection.execute(
+        "INSERT INTO likes (uri, did, rkey, cid, origin, subject_uri, subject_cid, created_at,"
+        " indexed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (uri) DO UPDATE SET cid = excluded.cid, origin = excluded.origin,"
+        " subject_uri = excluded.subject_uri, subject_cid = excluded.subject_cid,"
+        " created_at = excluded.created_at, indexed_at = excluded.indexed_at",
+        (
+            like.uri,
+            like.did,
+            like.rkey,
+            like.cid,
+            origin,
+            like.subject_uri,
+            like.subject_cid,
+            like.created_at,
+            now,
+        ),
+    )
+
+
+def _drop_account(connection: sqlite3.Connection, did: str) -> None:
+    tracks = connection.execute("SELECT uri FROM tracks WHERE did = ?", (did,)).fetchall()
+    for (uri,) in tracks:
+        _remove_track(connection, uri)
+    releases = connection.execute("SELECT uri FROM releases WHERE did = ?", (did,)).fetchall()
+    for (uri,) in releases:
+        _remove_release(connection, uri)
+    connection.execute("DELETE FROM artists WHERE did = ?", (did,))
+    connection.execute("DELETE FROM likes WHERE did = ?", (did,))
+
+
+def _save_position(connection: sqlite3.Connection, seq: int, now: int) -> None:
+    connection.execute(
+        "INSERT INTO catalog_state (name, seq, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+        (_POSITION, seq, now),
+    )
+
+
+def saved_position(connection: sqlite3.Connection) -> int:
+    row = connection.execute(
+        "SELECT seq FROM catalog_state WHERE name = ?", (_POSITION,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def local_records(
+    connection: sqlite3.Connection, collections: Sequence[str]
+) -> Iterator[tuple[str, str, str, str, bytes]]:
+    """(did, collection, rkey, cid, block) of every current record in the node's repositories,
+    releases before tracks (a track's search row carries its release's title)."""
+    marks = ", ".join("?" * len(collections))
+    order = "CASE r.collection WHEN 'fm.oms.release' THEN 0 ELSE 1 END"
+    cursor = connection.execute(
+        "SELECT r.did, r.collection, r.rkey, r.cid, b.bytes FROM records r"  # noqa: S608
+        " JOIN repo_blocks b ON b.did = r.did AND b.cid = r.cid"
+        f" WHERE r.collection IN ({marks}) ORDER BY {order}, r.did, r.collection, r.rkey",
+        tuple(collections),
+    )
+    for did, collection, rkey, cid, block in cursor:
+        yield str(did), str(collection), str(rkey), str(cid), bytes(block)
+
+
+def replace_local_catalog(connection: sqlite3.Connection) -> int:
+    """Delete every local row (remote ones stay); returns the sequence position to rebuild at:
+    the newest event, read in the same transaction as the records."""
+    local = "SELECT id FROM tracks WHERE origin = 'local'"
+    connection.execute(f"DELETE FROM track_search WHERE rowid IN ({local})")  # noqa: S608
+    connection.execute(f"DELETE FROM track_fuzzy WHERE rowid IN ({local})")  # noqa: S608
+    for table in ("track_credits", "track_genres", "track_tags", "track_splits"):
+        connection.execute(
+            f"DELETE FROM {table} WHERE track_uri IN"  # noqa: S608
+            " (SELECT uri FROM tracks WHERE origin = 'local')"
+        )
+    connection.execute(
+        "DELETE FROM release_tracks WHERE release_uri IN"
+        " (SELECT uri FROM releases WHERE origin = 'local')"
+    )
+    for table in ("tracks", "releases", "artists", "likes"):
+        connection.execute(f"DELETE FROM {table} WHERE origin = 'local'")  # noqa: S608
+    row = connection.execute("SELECT max(seq) FROM repo_events").fetchone()
+    return int(row[0] or 0)
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+async def catalog_position(db: Database) -> int:
+    value = await db.fetchval("SELECT seq FROM catalog_state WHERE name = ?", (_POSITION,))
+    return int(value or 0)
+
+
+@dataclass(frozen=True)
+class TrackFilters:
+    """Search filters; keys are `fold`ed (lower case, no diacritics)."""
+
+    genre_key: str | None = None
+    artist_did: str | None = None
+    artist_key: str | None = None
+    license: str | None = None
+    min_duration_ms: int | None = None
+    max_duration_ms: int | None = None
+
+
+_TRACK_SELECT = (
+    "SELECT t.id, t.uri, t.cid, t.did, t.title, t.release_uri, r.title AS release_title,"
+    " t.duration_ms, t.license, t.created_at, t.origin, t.audio_cid, t.artwork_cid,"
+    " t.visibility,"
+    " (SELECT count(*) FROM likes l WHERE l.subject_uri = t.uri) AS like_count"
+)
+_TRACK_FROM = " FROM tracks t LEFT JOIN releases r ON r.uri = t.release_uri"
+_TREND = (
+    "(SELECT total(1.0 / (1.0 + max(0, :now - l.created_at) * 1.0 / :half_life))"
+    " FROM likes l WHERE l.subject_uri = t.uri)"
+)
+
+
+def _where(filters: TrackFilters, params: dict[str, Any]) -> str:
+    clauses = ["t.visibility = 'public'"]
+    if filters.genre_key is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM track_genres g WHERE g.track_uri = t.uri"
+            " AND g.genre_key = :genre)"
+        )
+        params["genre"] = filters.genre_key
+    if filters.artist_did is not None:
+        clauses.append(
+            "(t.did = :artist_did OR EXISTS (SELECT 1 FROM track_credits c"
+            " WHERE c.track_uri = t.uri AND c.did = :artist_did))"
+        )
+        params["artist_did"] = filters.artist_did
+    if filters.artist_key is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM track_credits c WHERE c.track_uri = t.uri"
+            " AND c.name_key = :artist_key)"
+        )
+        params["artist_key"] = filters.artist_key
+    if filters.license is not None:
+        clauses.append("t.license = :license")
+        params["license"] = filters.license
+    if filters.min_duration_ms is not None:
+        clauses.append("t.duration_ms >= :min_ms")
+        params["min_ms"] = filters.min_duration_ms
+    if filters.max_duration_ms is not None:
+        clauses.append("t.duration_ms <= :max_ms")
+        params["max_ms"] = filters.max_duration_ms
+    return " AND ".join(clauses)
+
+
+def _order(sort: SortOrder, params: dict[str, Any], now_ms: int, *, ranked: bool) -> str:
+    newest = "t.created_at DESC, t.uri"
+    if sort == "relevance" and ranked:
+        return f"score, {newest}"
+    if sort == "popular":
+        return f"like_count DESC, {newest}"
+    if sort == "trending":
+        params["now"] = now_ms
+        params["half_life"] = _TREND_HALF_LIFE_MS
+        return f"{_TREND} DESC, {newest}"
+    return newest
+
+
+async def fts_tracks(
+    db: Database,
+    match: str,
+    weights: Sequence[float],
+    filters: TrackFilters,
+    sort: SortOrder,
+    limit: int,
+    offset: int,
+    now_ms: int,
+) -> list[sqlite3.Row]:
+    params: dict[str, Any] = {"match": match, "limit": limit, "offset": offset}
+    bm25 = ", ".join(str(float(w)) for w in weights)
+    sql = (
+        f"{_TRACK_SELECT}, bm25(track_search, {bm25}) AS score"
+        f"{_TRACK_FROM} JOIN track_search ON track_search.rowid = t.id"
+        f" WHERE track_search MATCH :match AND {_where(filters, params)}"
+        f" ORDER BY {_order(sort, params, now_ms, ranked=True)} LIMIT :limit OFFSET :offset"
+    )
+    return await db.fetchall(sql, params)
+
+
+async def browse_tracks(
+    db: Database, filters: TrackFilters, sort: SortOrder, limit: int, offset: int, now_ms: int
+) -> list[sqlite3.Row]:
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    sql = (
+        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE {_where(filters, params)}"
+        f" ORDER BY {_order(sort, params, now_ms, ranked=False)} LIMIT :limit OFFSET :offset"
+    )
+    return await db.fetchall(sql, params)
+
+
+async def fuzzy_candidates(
+    db: Database, match: str, filters: TrackFilters, limit: int
+) -> list[sqlite3.Row]:
+    """Tracks sharing trigrams with the query, best first, with their folded fuzzy text."""
+    params: dict[str, Any] = {"match": match, "limit": limit}
+    sql = (
+        f"{_TRACK_SELECT}, track_fuzzy.title AS fuzzy_title,"
+        " track_fuzzy.artists AS fuzzy_artists"
+        f"{_TRACK_FROM} JOIN track_fuzzy ON track_fuzzy.rowid = t.id"
+        f" WHERE track_fuzzy MATCH :match AND {_where(filters, params)}"
+        " ORDER BY track_fuzzy.rank LIMIT :limit"
+    )
+    return await db.fetchall(sql, params)
+
+
+async def fetch_tracks(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(
+        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.uri IN ({marks})",
+        tuple(uris),
+    )
+
+
+async def credits_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(
+        "SELECT track_uri, name, did, role FROM track_credits"  # noqa: S608
+        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
+        tuple(uris),
+    )
+
+
+async def genres_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(
+        "SELECT track_uri, genre FROM track_genres"  # noqa: S608
+        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
+        tuple(uris),
+    )
