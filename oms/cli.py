@@ -24,12 +24,15 @@ from oms.db.backup import DATABASE_FILE, create_backup, restore_backup
 from oms.db.database import Database
 from oms.db.migrations import known_migrations
 from oms.errors import OmsError, StartupError
+from oms.library.index import reindex
 from oms.logs import configure_logging
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.pds import accounts, sessions
 from oms.pds.bootstrap import issue_setup_token
 from oms.pds.keystore import KeyStore
+from oms.pds.lexicons import load_lexicons
 from oms.pds.plc import plc_registration
+from oms.resources import lexicons_dir
 
 __all__ = ["build_parser", "main"]
 
@@ -110,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="restore over a non-empty data dir (kept aside)"
     )
     restore.set_defaults(handler=cmd_restore)
+
+    reindex_command = commands.add_parser(
+        "reindex", parents=[common], help="rebuild the catalog index from the node's repositories"
+    )
+    reindex_command.set_defaults(handler=cmd_reindex)
 
     account = commands.add_parser("account", help="manage the node's accounts")
     account_commands = account.add_subparsers(
@@ -377,6 +385,16 @@ def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
         raise StartupError(f"stop the node serving {settings.data_dir} before restoring into it")
     restore_backup(args.path, settings.data_dir, force=args.force)
     print(f"restored {args.path} into {settings.data_dir}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> int:
+        async with _opened(settings) as (db, _):
+            return await reindex(db, load_lexicons(lexicons_dir()))
+
+    count = asyncio.run(run())
+    print(f"catalog rebuilt from {count} records")
     return 0
 
 

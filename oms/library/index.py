@@ -49,7 +49,8 @@ def _record_change(
     try:
         value = to_json(decode(block))
         return store.Upsert(parse_record(collection, did, rkey, cid, value, lexicons))
-    except (InvalidRecord, OmsError) as e:
+    except (InvalidRecord, OmsError, ValueError, TypeError) as e:
+        # Whatever a careless or hostile client wrote, the index skips it and moves on.
         log.warning(
             "catalog skips at://%s/%s/%s: %s",
             did,

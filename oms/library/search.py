@@ -131,21 +131,22 @@ async def search_tracks(
     now = int(time.time() * 1000)
     text = (q or "").strip()
     if not text:
-        rows = await store.browse_tracks(db, filters, sort, limit + 1, offset, now)
+        ids = await store.browse_track_ids(db, filters, sort, limit + 1, offset, now)
     else:
         match = fts_query(text)
         if match is None:
             return [], None
-        rows = await store.fts_tracks(db, match, _WEIGHTS, filters, sort, limit + 1, offset, now)
-        if not rows and offset == 0:
+        ids = await store.fts_track_ids(db, match, _WEIGHTS, filters, sort, limit + 1, offset, now)
+        if not ids and offset == 0:
             # The typo pass ranks by similarity and fits on one page.
-            return await _views(db, await _fuzzy(db, text, filters, limit)), None
-    more = len(rows) > limit
-    views = await _views(db, rows[:limit])
+            fuzzy = await _fuzzy(db, text, filters, limit)
+            return await _views(db, await store.tracks_by_id(db, fuzzy)), None
+    more = len(ids) > limit
+    views = await _views(db, await store.tracks_by_id(db, ids[:limit]))
     return views, str(offset + limit) if more else None
 
 
-async def _fuzzy(db: Database, text: str, filters: TrackFilters, limit: int) -> list[sqlite3.Row]:
+async def _fuzzy(db: Database, text: str, filters: TrackFilters, limit: int) -> list[int]:
     words = [w for w in _WORD.findall(fold(text[:_MAX_QUERY_CHARS]))[:_MAX_WORDS] if len(w) >= 3]
     trigrams = sorted({w[i : i + 3] for w in words for i in range(len(w) - 2)})
     if not trigrams:
@@ -154,12 +155,12 @@ async def _fuzzy(db: Database, text: str, filters: TrackFilters, limit: int) -> 
     candidates = await store.fuzzy_candidates(db, match, filters, _FUZZY_CANDIDATES)
     scored = []
     for row in candidates:
-        known = _WORD.findall(f"{row['fuzzy_title']} {row['fuzzy_artists']}")
+        known = _WORD.findall(f"{row['title']} {row['artists']}")
         similarity = min(_best_similarity(w, known) for w in words)
         if similarity >= _FUZZY_MIN_SIMILARITY:
-            scored.append((-similarity, row["uri"], row))
-    scored.sort(key=lambda s: (s[0], s[1]))
-    return [row for _, _, row in scored[:limit]]
+            scored.append((-similarity, row["uri"], int(row["id"])))
+    scored.sort()
+    return [track_id for _, _, track_id in scored[:limit]]
 
 
 def _best_similarity(word: str, known: Sequence[str]) -> float:

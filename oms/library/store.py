@@ -21,16 +21,17 @@ __all__ = [
     "TrackFilters",
     "Upsert",
     "apply_changes",
-    "browse_tracks",
+    "browse_track_ids",
     "catalog_position",
     "credits_of",
     "fetch_tracks",
-    "fts_tracks",
+    "fts_track_ids",
     "fuzzy_candidates",
     "genres_of",
     "local_records",
     "replace_local_catalog",
     "saved_position",
+    "tracks_by_id",
 ]
 
 LOCAL = "local"
@@ -409,6 +410,7 @@ _TRACK_SELECT = (
     " (SELECT count(*) FROM likes l WHERE l.subject_uri = t.uri) AS like_count"
 )
 _TRACK_FROM = " FROM tracks t LEFT JOIN releases r ON r.uri = t.release_uri"
+_LIKES = "(SELECT count(*) FROM likes l WHERE l.subject_uri = t.uri)"
 _TREND = (
     "(SELECT total(1.0 / (1.0 + max(0, :now - l.created_at) * 1.0 / :half_life))"
     " FROM likes l WHERE l.subject_uri = t.uri)"
@@ -452,7 +454,7 @@ def _order(sort: SortOrder, params: dict[str, Any], now_ms: int, *, ranked: bool
     if sort == "relevance" and ranked:
         return f"score, {newest}"
     if sort == "popular":
-        return f"like_count DESC, {newest}"
+        return f"{_LIKES} DESC, {newest}"
     if sort == "trending":
         params["now"] = now_ms
         params["half_life"] = _TREND_HALF_LIFE_MS
@@ -460,7 +462,15 @@ def _order(sort: SortOrder, params: dict[str, Any], now_ms: int, *, ranked: bool
     return newest
 
 
-async def fts_tracks(
+# The searches return track ids in order; the views' columns are read for one page only
+# (a sorter would otherwise carry every column of every match).
+
+
+async def _ids(db: Database, sql: str, params: dict[str, Any]) -> list[int]:
+    return [int(row[0]) for row in await db.fetchall(sql, params)]
+
+
+async def fts_track_ids(
     db: Database,
     match: str,
     weights: Sequence[float],
@@ -469,42 +479,55 @@ async def fts_tracks(
     limit: int,
     offset: int,
     now_ms: int,
-) -> list[sqlite3.Row]:
+) -> list[int]:
     params: dict[str, Any] = {"match": match, "limit": limit, "offset": offset}
     bm25 = ", ".join(str(float(w)) for w in weights)
     sql = (
-        f"{_TRACK_SELECT}, bm25(track_search, {bm25}) AS score"
-        f"{_TRACK_FROM} JOIN track_search ON track_search.rowid = t.id"
+        f"SELECT t.id, bm25(track_search, {bm25}) AS score"  # noqa: S608 - fixed fragments
+        " FROM track_search JOIN tracks t ON t.id = track_search.rowid"
         f" WHERE track_search MATCH :match AND {_where(filters, params)}"
         f" ORDER BY {_order(sort, params, now_ms, ranked=True)} LIMIT :limit OFFSET :offset"
     )
-    return await db.fetchall(sql, params)
+    return await _ids(db, sql, params)
 
 
-async def browse_tracks(
+async def browse_track_ids(
     db: Database, filters: TrackFilters, sort: SortOrder, limit: int, offset: int, now_ms: int
-) -> list[sqlite3.Row]:
+) -> list[int]:
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     sql = (
-        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE {_where(filters, params)}"
+        f"SELECT t.id FROM tracks t WHERE {_where(filters, params)}"  # noqa: S608
         f" ORDER BY {_order(sort, params, now_ms, ranked=False)} LIMIT :limit OFFSET :offset"
     )
-    return await db.fetchall(sql, params)
+    return await _ids(db, sql, params)
 
 
 async def fuzzy_candidates(
     db: Database, match: str, filters: TrackFilters, limit: int
 ) -> list[sqlite3.Row]:
-    """Tracks sharing trigrams with the query, best first, with their folded fuzzy text."""
+    """(id, uri, folded title, folded artists) of tracks sharing trigrams with the query,
+    those sharing the most first."""
     params: dict[str, Any] = {"match": match, "limit": limit}
     sql = (
-        f"{_TRACK_SELECT}, track_fuzzy.title AS fuzzy_title,"
-        " track_fuzzy.artists AS fuzzy_artists"
-        f"{_TRACK_FROM} JOIN track_fuzzy ON track_fuzzy.rowid = t.id"
+        "SELECT t.id, t.uri, track_fuzzy.title AS title, track_fuzzy.artists AS artists"  # noqa: S608
+        " FROM track_fuzzy JOIN tracks t ON t.id = track_fuzzy.rowid"
         f" WHERE track_fuzzy MATCH :match AND {_where(filters, params)}"
         " ORDER BY track_fuzzy.rank LIMIT :limit"
     )
     return await db.fetchall(sql, params)
+
+
+async def tracks_by_id(db: Database, ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The view columns of tracks `ids`, in that order."""
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    rows = await db.fetchall(
+        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.id IN ({marks})",
+        tuple(ids),
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 async def fetch_tracks(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:

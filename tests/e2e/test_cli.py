@@ -611,3 +611,14 @@ def test_restore_rejects_a_file_that_is_not_a_backup(tmp_path: Path) -> None:
     assert "not an OMS backup" in message
     assert not target.exists() or not any(target.iterdir())
     assert list(tmp_path.glob(".oms-restore-*")) == []
+
+
+def test_reindex_rebuilds_the_catalog_from_the_repositories(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run_oms("init", data_dir=data).returncode == 0
+    rebuilt = run_oms("reindex", data_dir=data)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.strip() == "catalog rebuilt from 0 records"
+    bad = run_oms("reindex", "--config", str(tmp_path / "missing.toml"), data_dir=data)
+    assert bad.returncode == 1
+    assert "does not exist" in bad.stderr
