@@ -21,7 +21,6 @@ __all__ = [
     "CommitChange",
     "RepoBlocks",
     "Root",
-    "delete_blocks",
     "fetch_root",
     "insert_blocks",
     "upsert_root",
@@ -68,10 +67,6 @@ async def insert_blocks(tx: Transaction, did: str, rev: str, blocks: dict[CID, b
     await tx.executemany(
         _INSERT_BLOCK, [(did, cid_to_str(cid), rev, data) for cid, data in blocks.items()]
     )
-
-
-async def delete_blocks(tx: Transaction, did: str, cids: set[str]) -> None:
-    await tx.executemany(_DELETE_BLOCK, [(did, cid) for cid in cids])
 
 
 @dataclass(frozen=True)

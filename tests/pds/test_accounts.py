@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from oms.db.database import Database
 from oms.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from oms.events import EventBus
 from oms.pds import accounts
 from oms.pds.bootstrap import (
     issue_setup_token,
@@ -22,15 +19,6 @@ from oms.pds.keystore import KeyStore
 pytestmark = pytest.mark.anyio
 
 HOST = "music.example.org"
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[tuple[Database, KeyStore]]:
-    keys = KeyStore(tmp_path / "keys")
-    keys.prepare()
-    db = await Database.open(tmp_path / "oms.sqlite3", bus=EventBus())
-    yield db, keys
-    await db.close()
 
 
 async def test_a_bare_name_becomes_a_handle_and_did_web_under_the_node(

@@ -10,8 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import dns.message
@@ -24,7 +23,6 @@ from cryptography.hazmat.primitives import serialization
 
 from oms.db.database import Database
 from oms.errors import InvalidRequest
-from oms.events import EventBus
 from oms.pds import accounts, identity
 from oms.pds.crypto import Curve, base58btc_encode, did_key, generate_private_key
 from oms.pds.identity import (
@@ -42,15 +40,6 @@ pytestmark = pytest.mark.anyio
 
 HOSTNAME = "localhost:8000"
 PUBLIC_URL = "http://localhost:8000"
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[tuple[Database, KeyStore]]:
-    keys = KeyStore(tmp_path / "keys")
-    keys.prepare()
-    db = await Database.open(tmp_path / "oms.sqlite3", bus=EventBus())
-    yield db, keys
-    await db.close()
 
 
 async def _account(db: Database, keys: KeyStore, name: str) -> accounts.Account:

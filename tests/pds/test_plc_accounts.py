@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import libipld
@@ -23,7 +23,6 @@ from starlette.testclient import TestClient
 from oms.app import create_app
 from oms.db.database import Database
 from oms.errors import Conflict, InvalidRequest, StartupError
-from oms.events import EventBus
 from oms.pds import accounts, identity, sessions
 from oms.pds.bootstrap import issue_setup_token, redeem_setup_token, setup_token_valid
 from oms.pds.car import read_car
@@ -52,15 +51,6 @@ def directory() -> Iterator[FakeWeb]:
 
 def _url(directory: FakeWeb) -> str:
     return f"http://127.0.0.1:{directory.port}"
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[tuple[Database, KeyStore]]:
-    keys = KeyStore(tmp_path / "keys")
-    keys.prepare()
-    db = await Database.open(tmp_path / "oms.sqlite3", bus=EventBus())
-    yield db, keys
-    await db.close()
 
 
 async def _create(

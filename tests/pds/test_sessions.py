@@ -4,7 +4,6 @@ import base64
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,6 @@ SECRET = b"k" * 32
 PASSWORD = "correct horse"
 HERE = "192.0.2.1"
 THERE = "198.51.100.7"
-
-
-@pytest.fixture
-async def parts(tmp_path: Path) -> AsyncIterator[tuple[Database, KeyStore]]:
-    keys = KeyStore(tmp_path / "keys")
-    keys.prepare()
-    db = await Database.open(tmp_path / "oms.sqlite3", bus=EventBus())
-    yield db, keys
-    await db.close()
 
 
 async def _account(db: Database, keys: KeyStore, name: str, **extra: str) -> accounts.Account:
