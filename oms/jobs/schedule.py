@@ -1,5 +1,6 @@
-"""Periodic upkeep on the event loop (apscheduler): the blob sweep every ten minutes and the
-firehose's replay window every hour.
+"""Periodic upkeep on the event loop (apscheduler): the blob sweep every ten minutes, the
+discovery scores (trending, more like this) every fifteen and the firehose's replay window every
+hour.
 
 Scheduled work is idempotent and keeps no state of its own; a run missed while the node was
 down is simply the next run's work. Durable work belongs in the job queue instead.
@@ -16,15 +17,23 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from oms.context import AppContext
+from oms.library.discovery import DiscoveryRefresh, refresh_discovery
 from oms.pds.blobs import collect_garbage
 from oms.pds.sequencer import prune_events
 
-__all__ = ["BLOB_SWEEP_MINUTES", "EVENT_PRUNE_MINUTES", "Schedule", "start_schedule"]
+__all__ = [
+    "BLOB_SWEEP_MINUTES",
+    "DISCOVERY_MINUTES",
+    "EVENT_PRUNE_MINUTES",
+    "Schedule",
+    "start_schedule",
+]
 
 log = logging.getLogger(__name__)
 
 BLOB_SWEEP_MINUTES = 10
 EVENT_PRUNE_MINUTES = 60
+DISCOVERY_MINUTES = 15
 # How long stop waits for a sweep in progress before cancelling it.
 _STOP_GRACE_SECONDS = 10.0
 
@@ -40,6 +49,7 @@ class Schedule:
         self._runs: set[asyncio.Task[object]] = set()
         self._add("blob-sweep", self.sweep_blobs, minutes=BLOB_SWEEP_MINUTES)
         self._add("firehose-prune", self.prune_firehose, minutes=EVENT_PRUNE_MINUTES)
+        self._add("discovery", self.refresh_discovery, minutes=DISCOVERY_MINUTES)
 
     def _add(self, name: str, work: Callable[[], Awaitable[object]], *, minutes: int) -> None:
         async def run() -> None:
@@ -67,6 +77,9 @@ class Schedule:
     async def prune_firehose(self) -> int:
         window_ms = int(self.context.settings["pds.firehose_replay_hours"]) * 3_600_000
         return await prune_events(self.context.db, int(time.time() * 1000) - window_ms)
+
+    async def refresh_discovery(self) -> DiscoveryRefresh:
+        return await refresh_discovery(self.context.db)
 
     def start(self) -> None:
         self._scheduler.start()

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from oms.db.database import Database
 from oms.errors import OmsError
 from oms.events import Event, Subscription
-from oms.library import store
 from oms.library.records import COLLECTIONS, InvalidRecord, parse_record
+from oms.library.store import writes as store
 from oms.pds.car import read_car
 from oms.pds.dagcbor import CID, DataModel, cid_to_str, decode, to_json
 from oms.pds.lexicons import Lexicons

@@ -1,5 +1,6 @@
-"""Track search over the catalog: FTS5 with bm25 column weights and prefix matching on the
-last word, a trigram pass for typos when FTS finds nothing, filters, sorts and cursors.
+"""Catalog search: FTS5 with bm25 column weights and prefix matching on the last word, a
+trigram pass for typos when FTS finds nothing, filters, sorts and cursors. Tracks, artists
+and releases.
 
 Any user text is safe: it is cut into words and each word is quoted for FTS.
 """
@@ -8,27 +9,37 @@ from __future__ import annotations
 
 import re
 import sqlite3
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from difflib import SequenceMatcher
-from typing import get_args
+from collections.abc import Callable, Sequence
+from typing import TypeVar, get_args
 
 from oms.db.database import Database
 from oms.errors import InvalidRequest
-from oms.library import store
+from oms.library import fuzzy
 from oms.library.records import Credit, fold
-from oms.library.store import SortOrder, TrackFilters
+from oms.library.store import catalog as catalog_store
+from oms.library.store import tracks as store
+from oms.library.store.tracks import SortOrder, TrackFilters
+from oms.library.views import (
+    ArtistView,
+    ReleaseView,
+    TrackView,
+    artist_view,
+    release_view,
+    track_view,
+)
 
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
     "SortOrder",
-    "TrackView",
     "fts_query",
     "get_track",
     "get_tracks",
+    "page_offset",
+    "search_artists",
+    "search_releases",
     "search_tracks",
+    "track_views",
 ]
 
 DEFAULT_LIMIT = 25
@@ -40,30 +51,7 @@ _MAX_WORDS = 12
 _WEIGHTS = (10.0, 5.0, 3.0, 2.0, 1.0)
 _WORD = re.compile(r"\w+")
 _FUZZY_CANDIDATES = 200
-_FUZZY_MIN_SIMILARITY = 0.7
-
-
-@dataclass(frozen=True)
-class TrackView:
-    """A track as a player needs it; the XRPC edge serialises it (and derives the stream
-    address from `did` and `audio_cid`)."""
-
-    uri: str
-    cid: str
-    did: str
-    title: str
-    artists: tuple[Credit, ...]
-    release_uri: str | None
-    release_title: str | None
-    duration_ms: int | None
-    genres: tuple[str, ...]
-    license: str
-    created_at: int
-    origin: str
-    like_count: int
-    audio_cid: str
-    artwork_cid: str | None
-    visibility: str
+_V = TypeVar("_V")
 
 
 def _words(q: str) -> list[str]:
@@ -100,7 +88,8 @@ def _filters(
     )
 
 
-def _offset(cursor: str | None) -> int:
+def page_offset(cursor: str | None) -> int:
+    """The offset a cursor of ours stands for; InvalidRequest for anything else."""
     if not cursor:
         return 0
     if not cursor.isdigit() or len(cursor) > 9:
@@ -126,53 +115,31 @@ async def search_tracks(
     if sort not in get_args(SortOrder):
         raise InvalidRequest(f"sort must be one of {', '.join(get_args(SortOrder))}")
     limit = max(1, min(limit, MAX_LIMIT))
-    offset = _offset(cursor)
+    offset = page_offset(cursor)
     filters = _filters(genre, artist, license, min_duration_ms, max_duration_ms)
-    now = int(time.time() * 1000)
     text = (q or "").strip()
     if not text:
-        ids = await store.browse_track_ids(db, filters, sort, limit + 1, offset, now)
+        ids = await store.browse_track_ids(db, filters, sort, limit + 1, offset)
     else:
         match = fts_query(text)
         if match is None:
             return [], None
-        ids = await store.fts_track_ids(db, match, _WEIGHTS, filters, sort, limit + 1, offset, now)
+        ids = await store.fts_track_ids(db, match, _WEIGHTS, filters, sort, limit + 1, offset)
         if not ids and offset == 0:
             # The typo pass ranks by similarity and fits on one page.
-            fuzzy = await _fuzzy(db, text, filters, limit)
-            return await _views(db, await store.tracks_by_id(db, fuzzy)), None
+            trigrams = fuzzy.trigram_query(text)
+            if trigrams is None:
+                return [], None
+            candidates = await store.fuzzy_candidates(db, trigrams, filters, _FUZZY_CANDIDATES)
+            close = fuzzy.closest(text, candidates, limit)
+            return await track_views(db, await store.tracks_by_id(db, close)), None
     more = len(ids) > limit
-    views = await _views(db, await store.tracks_by_id(db, ids[:limit]))
+    views = await track_views(db, await store.tracks_by_id(db, ids[:limit]))
     return views, str(offset + limit) if more else None
 
 
-async def _fuzzy(db: Database, text: str, filters: TrackFilters, limit: int) -> list[int]:
-    words = [w for w in _WORD.findall(fold(text[:_MAX_QUERY_CHARS]))[:_MAX_WORDS] if len(w) >= 3]
-    trigrams = sorted({w[i : i + 3] for w in words for i in range(len(w) - 2)})
-    if not trigrams:
-        return []
-    match = " OR ".join(f'"{t}"' for t in trigrams)
-    candidates = await store.fuzzy_candidates(db, match, filters, _FUZZY_CANDIDATES)
-    scored = []
-    for row in candidates:
-        known = _WORD.findall(f"{row['title']} {row['artists']}")
-        similarity = min(_best_similarity(w, known) for w in words)
-        if similarity >= _FUZZY_MIN_SIMILARITY:
-            scored.append((-similarity, row["uri"], int(row["id"])))
-    scored.sort()
-    return [track_id for _, _, track_id in scored[:limit]]
-
-
-def _best_similarity(word: str, known: Sequence[str]) -> float:
-    best = 0.0
-    for candidate in known:
-        best = max(best, SequenceMatcher(None, word, candidate).ratio())
-        if len(candidate) > len(word):  # still typing: compare with the word's start
-            best = max(best, SequenceMatcher(None, word, candidate[: len(word)]).ratio())
-    return best
-
-
-async def _views(db: Database, rows: Sequence[sqlite3.Row]) -> list[TrackView]:
+async def track_views(db: Database, rows: Sequence[sqlite3.Row]) -> list[TrackView]:
+    """Views of track rows (as `tracks_by_id` / `track_rows` read them), in their order."""
     uris = [row["uri"] for row in rows]
     credits: dict[str, list[Credit]] = {}
     for c in await store.credits_of(db, uris):
@@ -181,25 +148,7 @@ async def _views(db: Database, rows: Sequence[sqlite3.Row]) -> list[TrackView]:
     for g in await store.genres_of(db, uris):
         genres.setdefault(g["track_uri"], []).append(g["genre"])
     return [
-        TrackView(
-            uri=row["uri"],
-            cid=row["cid"],
-            did=row["did"],
-            title=row["title"],
-            artists=tuple(credits.get(row["uri"], ())),
-            release_uri=row["release_uri"],
-            release_title=row["release_title"],
-            duration_ms=row["duration_ms"],
-            genres=tuple(genres.get(row["uri"], ())),
-            license=row["license"],
-            created_at=row["created_at"],
-            origin=row["origin"],
-            like_count=row["like_count"],
-            audio_cid=row["audio_cid"],
-            artwork_cid=row["artwork_cid"],
-            visibility=row["visibility"],
-        )
-        for row in rows
+        track_view(row, credits.get(row["uri"], ()), genres.get(row["uri"], ())) for row in rows
     ]
 
 
@@ -212,5 +161,45 @@ async def get_track(db: Database, uri: str) -> TrackView | None:
 async def get_tracks(db: Database, uris: Sequence[str]) -> list[TrackView]:
     """The tracks of `uris` that the catalog holds, in the order asked for."""
     wanted = list(dict.fromkeys(uris))[:MAX_LIMIT]
-    rows = {row["uri"]: row for row in await store.fetch_tracks(db, wanted)}
-    return await _views(db, [rows[uri] for uri in wanted if uri in rows])
+    rows = {row["uri"]: row for row in await store.track_rows(db, wanted)}
+    return await track_views(db, [rows[uri] for uri in wanted if uri in rows])
+
+
+async def search_artists(
+    db: Database, q: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+) -> tuple[list[ArtistView], str | None]:
+    """Artists whose name (or location and genres) match `q`, the best first; typos forgiven."""
+    return await _search_named(db, catalog_store.ARTISTS, q, limit, cursor, artist_view)
+
+
+async def search_releases(
+    db: Database, q: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+) -> tuple[list[ReleaseView], str | None]:
+    """Releases whose title, artists, label or genres match `q`, the best first."""
+    return await _search_named(db, catalog_store.RELEASES, q, limit, cursor, release_view)
+
+
+async def _search_named(
+    db: Database,
+    kind: catalog_store.SearchKind,
+    q: str,
+    limit: int,
+    cursor: str | None,
+    view: Callable[[sqlite3.Row], _V],
+) -> tuple[list[_V], str | None]:
+    limit = max(1, min(limit, MAX_LIMIT))
+    offset = page_offset(cursor)
+    match = fts_query(q)
+    if match is None:
+        return [], None
+    ids = await catalog_store.search_ids(db, kind, match, limit + 1, offset)
+    if not ids and offset == 0:
+        trigrams = fuzzy.trigram_query(q)
+        if trigrams is None:
+            return [], None
+        candidates = await catalog_store.fuzzy_candidates(db, kind, trigrams, _FUZZY_CANDIDATES)
+        rows = await catalog_store.rows_by_id(db, kind, fuzzy.closest(q, candidates, limit))
+        return [view(row) for row in rows], None
+    rows = await catalog_store.rows_by_id(db, kind, ids[:limit])
+    more = len(ids) > limit
+    return [view(row) for row in rows], str(offset + limit) if more else None

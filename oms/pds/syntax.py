@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from oms.errors import InvalidRequest
 
@@ -23,6 +24,7 @@ __all__ = [
     "ensure_valid_record_key",
     "ensure_valid_tid",
     "ensure_valid_uri",
+    "format_datetime",
     "is_valid_at_identifier",
     "is_valid_at_uri",
     "is_valid_cid",
@@ -466,3 +468,13 @@ def ensure_valid_cid(s: str) -> None:
 
 def ensure_valid_uri(s: str) -> None:
     _ensure("URI", _uri_problem, s)
+
+
+def format_datetime(ms: int) -> str:
+    """Milliseconds since the epoch in the datetime form the node writes:
+    `2024-05-01T12:00:00.000Z` (UTC, millisecond precision)."""
+    return (
+        datetime.fromtimestamp(ms / 1000, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )

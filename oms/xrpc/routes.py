@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route, WebSocketRoute
 
-from oms.xrpc import blobs, firehose, identity, repo, server, sync
+from oms.xrpc import blobs, catalog, firehose, identity, repo, server, sync
 from oms.xrpc.dispatch import Handler, xrpc_endpoint
 
 __all__ = ["METHODS", "routes"]
@@ -48,6 +48,19 @@ METHODS: dict[str, Handler] = {
     "com.atproto.sync.getBlocks": sync.get_blocks,
     "com.atproto.sync.getRepoStatus": sync.get_repo_status,
     "com.atproto.sync.listRepos": sync.list_repos,
+    # fm.oms.catalog (oms/xrpc/catalog.py)
+    "fm.oms.catalog.searchTracks": catalog.search_tracks,
+    "fm.oms.catalog.getTrack": catalog.get_track,
+    "fm.oms.catalog.getTracks": catalog.get_tracks,
+    "fm.oms.catalog.getRelease": catalog.get_release,
+    "fm.oms.catalog.getArtist": catalog.get_artist,
+    "fm.oms.catalog.listGenres": catalog.list_genres,
+    "fm.oms.catalog.getNewReleases": catalog.get_new_releases,
+    "fm.oms.catalog.getTrending": catalog.get_trending,
+    "fm.oms.catalog.searchArtists": catalog.search_artists,
+    "fm.oms.catalog.searchReleases": catalog.search_releases,
+    "fm.oms.catalog.getSimilarTracks": catalog.get_similar_tracks,
+    "fm.oms.catalog.getRadio": catalog.get_radio,
 }
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from oms.errors import Forbidden, InvalidRequest, OmsError
 from oms.pds import accounts, identity, sessions
 from oms.pds.accounts import Account
 from oms.pds.plc import plc_registration
+from oms.pds.syntax import format_datetime
 from oms.pds.tokens import ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE
 from oms.xrpc.auth import authenticated, bearer_token
 from oms.xrpc.dispatch import XrpcCall
@@ -36,14 +36,6 @@ __all__ = [
 
 # How an account's status is told to clients (`status` in session answers); absent = active.
 _WIRE_STATUS = {"deactivated": "deactivated", "disabled": "takendown"}
-
-
-def _datetime(ms: int) -> str:
-    return (
-        datetime.fromtimestamp(ms / 1000, UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def _address(call: XrpcCall) -> str:
@@ -186,7 +178,7 @@ async def create_app_password(call: XrpcCall) -> Mapping[str, Any]:
     return {
         "name": created.name,
         "password": created.password,
-        "createdAt": _datetime(created.created_at),
+        "createdAt": format_datetime(created.created_at),
         "privileged": created.privileged,
     }
 
@@ -196,7 +188,7 @@ async def list_app_passwords(call: XrpcCall) -> Mapping[str, Any]:
     found = await sessions.list_app_passwords(call.context.db, viewer.did)
     return {
         "passwords": [
-            {"name": p.name, "createdAt": _datetime(p.created_at), "privileged": p.privileged}
+            {"name": p.name, "createdAt": format_datetime(p.created_at), "privileged": p.privileged}
             for p in found
         ]
     }

@@ -32,6 +32,8 @@ async def test_upkeep_sweeps_blobs_and_prunes_the_firehose(tmp_path: Path) -> No
         try:
             assert await schedule.prune_firehose() == 2
             assert await schedule.sweep_blobs() == 0
+            refreshed = await schedule.refresh_discovery()
+            assert (refreshed.trending, refreshed.pairs) == (0, 0)
         finally:
             await schedule.stop()
         assert await context.db.fetchval("SELECT count(*) FROM repo_events") == 1

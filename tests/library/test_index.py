@@ -106,7 +106,10 @@ async def test_commits_become_catalog_rows_with_edits_and_deletes(catalog: Catal
     assert view.audio_cid == (await catalog.audio(names["alice"]))["ref"]["$link"]
     assert await get_track(catalog.db, names["gone"]) is None
     assert await _titles(catalog, "draft") == ["First Draft"]
-    assert await _titles(catalog, "frist") == []  # the old title is gone from the index
+    # The old title is gone from the index (the typo pass still leads "frist" to the new one).
+    stale = "SELECT count(*) FROM track_search WHERE track_search MATCH 'frist'"
+    assert await catalog.db.fetchval(stale) == 0
+    assert await _titles(catalog, "frist") == ["First Draft"]
     assert await _titles(catalog, "vol") == ["Blue Morning"]  # release title, renamed
     assert await _titles(catalog, "sky") == ["Blue Morning"]  # lyrics
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from oms.errors import InvalidRequest
+from oms.library.discovery import refresh_discovery
 from oms.library.search import fts_query, get_tracks, search_tracks
 from tests.library.conftest import LIKE, SOME_CID, Catalog
 
@@ -158,17 +161,22 @@ async def test_filters(catalog: Catalog, music: dict[str, str]) -> None:
 
 async def test_sorts_and_cursors(catalog: Catalog, music: dict[str, str]) -> None:
     bob = music["bob"]
-    await _like(catalog, bob, music["halo"], "2020-01-01T00:00:00Z")
-    await _like(catalog, music["alice"], music["halo"], "2020-01-02T00:00:00Z")
-    await _like(catalog, bob, music["joga"], "2099-01-01T00:00:00Z")  # recent: trending
+    now = datetime.now(UTC)
+    # Halo: liked twice, a month ago; Jóga: once, yesterday: Halo is popular, Jóga growing.
+    await _like(catalog, bob, music["halo"], _iso(now - timedelta(days=30)))
+    await _like(catalog, music["alice"], music["halo"], _iso(now - timedelta(days=31)))
+    await _like(catalog, bob, music["joga"], _iso(now - timedelta(days=1)))
     await catalog.indexer.catch_up()
+    await refresh_discovery(catalog.db)
     newest = ["Creep", "Jóga", "Beats of the Heart", "Halo"]
     assert await _titles(catalog, sort="newest") == newest
     assert await _titles(catalog) == newest
     popular = await _titles(catalog, sort="popular")
     assert popular[:2] == ["Halo", "Jóga"]
     trending = await _titles(catalog, sort="trending")
-    assert trending[:2] == ["Jóga", "Halo"]
+    # Growth, not size: Jóga is rising, Halo's likes are all old (it is falling).
+    assert trending[0] == "Jóga"
+    assert trending[-1] == "Halo"
     views, _ = await search_tracks(catalog.db, sort="popular", limit=1)
     assert views[0].like_count == 2
     pages: list[str] = []
@@ -183,6 +191,10 @@ async def test_sorts_and_cursors(catalog: Catalog, music: dict[str, str]) -> Non
         await search_tracks(catalog.db, cursor="not-a-cursor")
     with pytest.raises(InvalidRequest):
         await search_tracks(catalog.db, sort="random")  # type: ignore[arg-type]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def test_fts_queries_quote_every_word() -> None:

@@ -30,7 +30,16 @@ RECORDS = {
     "fm.oms.royalty.statement": "tid",
     "fm.teal.feed.play": "tid",
 }
-MUSIC_NSIDS = sorted([*RECORDS, "fm.oms.defs"])
+# The XRPC methods of the catalog (oms/xrpc/catalog.py) and the views they answer with.
+CATALOG = [
+    f"fm.oms.catalog.{name}"
+    for name in (
+        "defs", "searchTracks", "getTrack", "getTracks", "getRelease", "getArtist", "listGenres",
+        "getNewReleases", "getTrending", "searchArtists", "searchReleases", "getSimilarTracks",
+        "getRadio",
+    )
+]  # fmt: skip
+MUSIC_NSIDS = sorted([*RECORDS, "fm.oms.defs", *CATALOG])
 
 TID = "3lbq2x4ymkc2a"
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"

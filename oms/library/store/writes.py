@@ -1,5 +1,5 @@
-"""The library room's SQL: catalog rows written on the writer's thread (`Transaction.run`),
-and the reads behind search. Private to the room."""
+"""Catalog rows, written on the writer's thread (`Transaction.run`): records in, search rows
+and engagement kept in step, and where the index stands in the event sequence."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from oms.db.database import Database
+from oms.library.fuzzy import stored_text
 from oms.library.records import ArtistProfile, CatalogRecord, Like, Release, Track, fold
 
 __all__ = [
@@ -17,29 +17,16 @@ __all__ = [
     "Change",
     "DropAccount",
     "Remove",
-    "SortOrder",
-    "TrackFilters",
     "Upsert",
     "apply_changes",
-    "browse_track_ids",
     "catalog_position",
-    "credits_of",
-    "fetch_tracks",
-    "fts_track_ids",
-    "fuzzy_candidates",
-    "genres_of",
     "local_records",
     "replace_local_catalog",
     "saved_position",
-    "tracks_by_id",
 ]
 
 LOCAL = "local"
 _POSITION = "repo_events"
-# "trending": each like counts 1 / (1 + age / half-life): recent likes weigh most.
-_TREND_HALF_LIFE_MS = 3 * 86_400_000
-
-SortOrder = Literal["relevance", "newest", "popular", "trending"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +88,7 @@ def _remove(connection: sqlite3.Connection, collection: str, uri: str) -> None:
     elif collection == "fm.oms.release":
         _remove_release(connection, uri)
     elif collection == "fm.oms.artist.profile":
-        connection.execute("DELETE FROM artists WHERE uri = ?", (uri,))
+        _remove_artist(connection, "uri", uri)
     elif collection == "fm.oms.like":
         connection.execute("DELETE FROM likes WHERE uri = ?", (uri,))
 
@@ -171,12 +158,17 @@ def _upsert_track(connection: sqlite3.Connection, t: Track, origin: str, now: in
         " VALUES (?, ?, ?, ?, ?)",
         [(t.uri, i, s.did, s.share_bps, s.role) for i, s in enumerate(t.splits)],
     )
-    release_title = ""
     if t.release_uri is not None:
         found = connection.execute(
             "SELECT title FROM releases WHERE uri = ?", (t.release_uri,)
         ).fetchone()
-        release_title = "" if found is None else str(found[0])
+    else:  # a release of the same artist that lists the track
+        found = connection.execute(
+            "SELECT r.title FROM release_tracks rt JOIN releases r ON r.uri = rt.release_uri"
+            " AND r.did = ? WHERE rt.track_uri = ? ORDER BY r.created_at, r.uri LIMIT 1",
+            (t.did, t.uri),
+        ).fetchone()
+    release_title = "" if found is None else str(found[0])
     artists = " ".join(c.name for c in t.artists)
     lyrics = " ".join(
         [t.lyrics_plain or ""]
@@ -190,7 +182,7 @@ def _upsert_track(connection: sqlite3.Connection, t: Track, origin: str, now: in
     )
     connection.execute(
         "INSERT INTO track_fuzzy (rowid, title, artists) VALUES (?, ?, ?)",
-        (track_id, fold(t.title), fold(artists)),
+        (track_id, stored_text(t.title), stored_text(artists)),
     )
 
 
@@ -210,10 +202,15 @@ def _remove_track(connection: sqlite3.Connection, uri: str) -> None:
 
 
 def _set_release_title(connection: sqlite3.Connection, release_uri: str, title: str) -> None:
+    """Search rows of the release's tracks: those naming it, and those of its artist it lists
+    that name no release."""
     connection.execute(
-        "UPDATE track_search SET release = ?"
-        " WHERE rowid IN (SELECT id FROM tracks WHERE release_uri = ?) AND release <> ?",
-        (title, release_uri, title),
+        "UPDATE track_search SET release = ? WHERE release <> ? AND rowid IN"
+        " (SELECT t.id FROM tracks t WHERE t.release_uri = ?"
+        " UNION SELECT t.id FROM release_tracks rt JOIN releases r ON r.uri = rt.release_uri"
+        " JOIN tracks t ON t.uri = rt.track_uri AND t.did = r.did AND t.release_uri IS NULL"
+        " WHERE rt.release_uri = ?)",
+        (title, title, release_uri, release_uri),
     )
 
 
@@ -226,7 +223,7 @@ def _credits_json(record: Release) -> str:
 
 
 def _upsert_release(connection: sqlite3.Connection, r: Release, origin: str, now: int) -> None:
-    connection.execute(
+    row = connection.execute(
         "INSERT INTO releases (uri, did, rkey, cid, origin, title, kind, artists, artwork_cid,"
         " release_date, label, upc, genres, created_at, indexed_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -234,7 +231,8 @@ def _upsert_release(connection: sqlite3.Connection, r: Release, origin: str, now
         " title = excluded.title, kind = excluded.kind, artists = excluded.artists,"
         " artwork_cid = excluded.artwork_cid, release_date = excluded.release_date,"
         " label = excluded.label, upc = excluded.upc, genres = excluded.genres,"
-        " created_at = excluded.created_at, indexed_at = excluded.indexed_at",
+        " created_at = excluded.created_at, indexed_at = excluded.indexed_at"
+        " RETURNING rowid",
         (
             r.uri,
             r.did,
@@ -252,7 +250,19 @@ def _upsert_release(connection: sqlite3.Connection, r: Release, origin: str, now
             r.created_at,
             now,
         ),
+    ).fetchone()
+    rowid = int(row[0])
+    _delete_release_search(connection, rowid)
+    artists = " ".join(c.name for c in r.artists)
+    about = " ".join([r.label or "", *r.genres]).strip()
+    connection.execute(
+        "INSERT INTO release_search (rowid, title, artists, about) VALUES (?, ?, ?, ?)",
+        (rowid, r.title, artists, about),
     )
+    connection.execute(
+        "INSERT INTO release_fuzzy (rowid, title) VALUES (?, ?)", (rowid, stored_text(r.title))
+    )
+    _set_release_title(connection, r.uri, "")  # tracks it no longer lists lose its title
     connection.execute("DELETE FROM release_tracks WHERE release_uri = ?", (r.uri,))
     connection.executemany(
         "INSERT INTO release_tracks (release_uri, position, track_uri, track_cid)"
@@ -264,12 +274,35 @@ def _upsert_release(connection: sqlite3.Connection, r: Release, origin: str, now
 
 def _remove_release(connection: sqlite3.Connection, uri: str) -> None:
     connection.execute("DELETE FROM release_tracks WHERE release_uri = ?", (uri,))
-    connection.execute("DELETE FROM releases WHERE uri = ?", (uri,))
+    row = connection.execute(
+        "DELETE FROM releases WHERE uri = ? RETURNING rowid", (uri,)
+    ).fetchone()
+    if row is not None:
+        _delete_release_search(connection, int(row[0]))
     _set_release_title(connection, uri, "")
 
 
+def _delete_release_search(connection: sqlite3.Connection, rowid: int) -> None:
+    connection.execute("DELETE FROM release_search WHERE rowid = ?", (rowid,))
+    connection.execute("DELETE FROM release_fuzzy WHERE rowid = ?", (rowid,))
+
+
+def _remove_artist(connection: sqlite3.Connection, column: str, value: str) -> None:
+    row = connection.execute(
+        f"DELETE FROM artists WHERE {column} = ? RETURNING rowid",  # noqa: S608 - a fixed column
+        (value,),
+    ).fetchone()
+    if row is not None:
+        _delete_artist_search(connection, int(row[0]))
+
+
+def _delete_artist_search(connection: sqlite3.Connection, rowid: int) -> None:
+    connection.execute("DELETE FROM artist_search WHERE rowid = ?", (rowid,))
+    connection.execute("DELETE FROM artist_fuzzy WHERE rowid = ?", (rowid,))
+
+
 def _upsert_artist(connection: sqlite3.Connection, a: ArtistProfile, origin: str, now: int) -> None:
-    connection.execute(
+    row = connection.execute(
         "INSERT INTO artists (did, rkey, cid, uri, origin, display_name, bio, avatar_cid,"
         " banner_cid, location, genres, links, support_links, indexed_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -278,7 +311,8 @@ def _upsert_artist(connection: sqlite3.Connection, a: ArtistProfile, origin: str
         " bio = excluded.bio, avatar_cid = excluded.avatar_cid,"
         " banner_cid = excluded.banner_cid, location = excluded.location,"
         " genres = excluded.genres, links = excluded.links,"
-        " support_links = excluded.support_links, indexed_at = excluded.indexed_at",
+        " support_links = excluded.support_links, indexed_at = excluded.indexed_at"
+        " RETURNING rowid",
         (
             a.did,
             a.rkey,
@@ -295,6 +329,16 @@ def _upsert_artist(connection: sqlite3.Connection, a: ArtistProfile, origin: str
             a.support_links,
             now,
         ),
+    ).fetchone()
+    rowid = int(row[0])
+    _delete_artist_search(connection, rowid)
+    about = " ".join([a.location or "", *a.genres]).strip()
+    connection.execute(
+        "INSERT INTO artist_search (rowid, name, about) VALUES (?, ?, ?)",
+        (rowid, a.display_name, about),
+    )
+    connection.execute(
+        "INSERT INTO artist_fuzzy (rowid, name) VALUES (?, ?)", (rowid, stored_text(a.display_name))
     )
 
 
@@ -326,7 +370,7 @@ def _drop_account(connection: sqlite3.Connection, did: str) -> None:
     releases = connection.execute("SELECT uri FROM releases WHERE did = ?", (did,)).fetchall()
     for (uri,) in releases:
         _remove_release(connection, uri)
-    connection.execute("DELETE FROM artists WHERE did = ?", (did,))
+    _remove_artist(connection, "did", did)
     connection.execute("DELETE FROM likes WHERE did = ?", (did,))
 
 
@@ -377,186 +421,22 @@ def replace_local_catalog(connection: sqlite3.Connection) -> int:
         "DELETE FROM release_tracks WHERE release_uri IN"
         " (SELECT uri FROM releases WHERE origin = 'local')"
     )
+    for table, rows in (
+        ("release_search", "releases"),
+        ("release_fuzzy", "releases"),
+        ("artist_search", "artists"),
+        ("artist_fuzzy", "artists"),
+    ):
+        connection.execute(
+            f"DELETE FROM {table} WHERE rowid IN"  # noqa: S608 - fixed names
+            f" (SELECT rowid FROM {rows} WHERE origin = 'local')"
+        )
     for table in ("tracks", "releases", "artists", "likes"):
         connection.execute(f"DELETE FROM {table} WHERE origin = 'local'")  # noqa: S608
     row = connection.execute("SELECT max(seq) FROM repo_events").fetchone()
     return int(row[0] or 0)
 
 
-# --- reading ----------------------------------------------------------------------------------
-
-
 async def catalog_position(db: Database) -> int:
     value = await db.fetchval("SELECT seq FROM catalog_state WHERE name = ?", (_POSITION,))
     return int(value or 0)
-
-
-@dataclass(frozen=True)
-class TrackFilters:
-    """Search filters; keys are `fold`ed (lower case, no diacritics)."""
-
-    genre_key: str | None = None
-    artist_did: str | None = None
-    artist_key: str | None = None
-    license: str | None = None
-    min_duration_ms: int | None = None
-    max_duration_ms: int | None = None
-
-
-_TRACK_SELECT = (
-    "SELECT t.id, t.uri, t.cid, t.did, t.title, t.release_uri, r.title AS release_title,"
-    " t.duration_ms, t.license, t.created_at, t.origin, t.audio_cid, t.artwork_cid,"
-    " t.visibility,"
-    " (SELECT count(*) FROM likes l WHERE l.subject_uri = t.uri) AS like_count"
-)
-_TRACK_FROM = " FROM tracks t LEFT JOIN releases r ON r.uri = t.release_uri"
-_LIKES = "(SELECT count(*) FROM likes l WHERE l.subject_uri = t.uri)"
-_TREND = (
-    "(SELECT total(1.0 / (1.0 + max(0, :now - l.created_at) * 1.0 / :half_life))"
-    " FROM likes l WHERE l.subject_uri = t.uri)"
-)
-
-
-def _where(filters: TrackFilters, params: dict[str, Any]) -> str:
-    clauses = ["t.visibility = 'public'"]
-    if filters.genre_key is not None:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM track_genres g WHERE g.track_uri = t.uri"
-            " AND g.genre_key = :genre)"
-        )
-        params["genre"] = filters.genre_key
-    if filters.artist_did is not None:
-        clauses.append(
-            "(t.did = :artist_did OR EXISTS (SELECT 1 FROM track_credits c"
-            " WHERE c.track_uri = t.uri AND c.did = :artist_did))"
-        )
-        params["artist_did"] = filters.artist_did
-    if filters.artist_key is not None:
-        clauses.append(
-            "EXISTS (SELECT 1 FROM track_credits c WHERE c.track_uri = t.uri"
-            " AND c.name_key = :artist_key)"
-        )
-        params["artist_key"] = filters.artist_key
-    if filters.license is not None:
-        clauses.append("t.license = :license")
-        params["license"] = filters.license
-    if filters.min_duration_ms is not None:
-        clauses.append("t.duration_ms >= :min_ms")
-        params["min_ms"] = filters.min_duration_ms
-    if filters.max_duration_ms is not None:
-        clauses.append("t.duration_ms <= :max_ms")
-        params["max_ms"] = filters.max_duration_ms
-    return " AND ".join(clauses)
-
-
-def _order(sort: SortOrder, params: dict[str, Any], now_ms: int, *, ranked: bool) -> str:
-    newest = "t.created_at DESC, t.uri"
-    if sort == "relevance" and ranked:
-        return f"score, {newest}"
-    if sort == "popular":
-        return f"{_LIKES} DESC, {newest}"
-    if sort == "trending":
-        params["now"] = now_ms
-        params["half_life"] = _TREND_HALF_LIFE_MS
-        return f"{_TREND} DESC, {newest}"
-    return newest
-
-
-# The searches return track ids in order; the views' columns are read for one page only
-# (a sorter would otherwise carry every column of every match).
-
-
-async def _ids(db: Database, sql: str, params: dict[str, Any]) -> list[int]:
-    return [int(row[0]) for row in await db.fetchall(sql, params)]
-
-
-async def fts_track_ids(
-    db: Database,
-    match: str,
-    weights: Sequence[float],
-    filters: TrackFilters,
-    sort: SortOrder,
-    limit: int,
-    offset: int,
-    now_ms: int,
-) -> list[int]:
-    params: dict[str, Any] = {"match": match, "limit": limit, "offset": offset}
-    bm25 = ", ".join(str(float(w)) for w in weights)
-    sql = (
-        f"SELECT t.id, bm25(track_search, {bm25}) AS score"  # noqa: S608 - fixed fragments
-        " FROM track_search JOIN tracks t ON t.id = track_search.rowid"
-        f" WHERE track_search MATCH :match AND {_where(filters, params)}"
-        f" ORDER BY {_order(sort, params, now_ms, ranked=True)} LIMIT :limit OFFSET :offset"
-    )
-    return await _ids(db, sql, params)
-
-
-async def browse_track_ids(
-    db: Database, filters: TrackFilters, sort: SortOrder, limit: int, offset: int, now_ms: int
-) -> list[int]:
-    params: dict[str, Any] = {"limit": limit, "offset": offset}
-    sql = (
-        f"SELECT t.id FROM tracks t WHERE {_where(filters, params)}"  # noqa: S608
-        f" ORDER BY {_order(sort, params, now_ms, ranked=False)} LIMIT :limit OFFSET :offset"
-    )
-    return await _ids(db, sql, params)
-
-
-async def fuzzy_candidates(
-    db: Database, match: str, filters: TrackFilters, limit: int
-) -> list[sqlite3.Row]:
-    """(id, uri, folded title, folded artists) of tracks sharing trigrams with the query,
-    those sharing the most first."""
-    params: dict[str, Any] = {"match": match, "limit": limit}
-    sql = (
-        "SELECT t.id, t.uri, track_fuzzy.title AS title, track_fuzzy.artists AS artists"  # noqa: S608
-        " FROM track_fuzzy JOIN tracks t ON t.id = track_fuzzy.rowid"
-        f" WHERE track_fuzzy MATCH :match AND {_where(filters, params)}"
-        " ORDER BY track_fuzzy.rank LIMIT :limit"
-    )
-    return await db.fetchall(sql, params)
-
-
-async def tracks_by_id(db: Database, ids: Sequence[int]) -> list[sqlite3.Row]:
-    """The view columns of tracks `ids`, in that order."""
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    rows = await db.fetchall(
-        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.id IN ({marks})",
-        tuple(ids),
-    )
-    by_id = {row["id"]: row for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-async def fetch_tracks(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(
-        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.uri IN ({marks})",
-        tuple(uris),
-    )
-
-
-async def credits_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(
-        "SELECT track_uri, name, did, role FROM track_credits"  # noqa: S608
-        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
-        tuple(uris),
-    )
-
-
-async def genres_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(
-        "SELECT track_uri, genre FROM track_genres"  # noqa: S608
-        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
-        tuple(uris),
-    )

@@ -1,0 +1,206 @@
+"""Artist, release and genre reads: the rows behind artist and release views, their searches,
+new releases and the genre list."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from oms.db.database import Database
+
+__all__ = [
+    "ARTISTS",
+    "RELEASES",
+    "SearchKind",
+    "account_artist_row",
+    "artist_rows",
+    "fuzzy_candidates",
+    "genre_counts",
+    "new_release_rows",
+    "release_rows",
+    "release_track_uris",
+    "releases_of",
+    "rows_by_id",
+    "search_ids",
+]
+
+# A release is listed once it has a public track the catalog holds.
+_PUBLIC_TRACKS = (
+    "SELECT t.uri, t.duration_ms FROM release_tracks rt JOIN tracks t ON t.uri = rt.track_uri"
+    " WHERE rt.release_uri = r.uri AND t.visibility = 'public'"
+)
+_RELEASE_SELECT = (
+    "SELECT r.rowid AS id, r.uri, r.cid, r.did, r.title, r.kind, r.artists, r.artwork_cid,"  # noqa: S608
+    " r.release_date, r.label, r.upc, r.genres, r.created_at, r.origin,"
+    f" (SELECT count(*) FROM ({_PUBLIC_TRACKS})) AS track_count,"
+    f" (SELECT coalesce(sum(duration_ms), 0) FROM ({_PUBLIC_TRACKS})) AS duration_ms"
+    " FROM releases r"
+)
+_ARTIST_COUNTS = (
+    " (SELECT count(*) FROM tracks t WHERE t.did = {did} AND t.visibility = 'public')"
+    " AS track_count,"
+    " (SELECT count(*) FROM releases r WHERE r.did = {did}) AS release_count,"
+    " (SELECT coalesce(sum(s.like_count), 0) FROM tracks t"
+    " JOIN track_stats s ON s.track_uri = t.uri WHERE t.did = {did}) AS like_count"
+)
+_ARTIST_SELECT = (
+    "SELECT a.rowid AS id, a.did, acc.handle, a.uri, a.display_name, a.bio, a.avatar_cid,"  # noqa: S608
+    " a.banner_cid, a.location, a.genres, a.links, a.support_links, a.origin,"
+    + _ARTIST_COUNTS.format(did="a.did")
+    + " FROM artists a LEFT JOIN accounts acc ON acc.did = a.did"
+)
+
+
+@dataclass(frozen=True)
+class SearchKind:
+    """Where one kind of catalog entry is searched: its FTS5 table and bm25 weights, its
+    trigram table and the column the typo pass compares, and how its rows are read."""
+
+    fts: str
+    weights: tuple[float, ...]
+    fuzzy: str
+    fuzzy_text: str
+    table: str
+    key: str
+    select: str
+
+
+ARTISTS = SearchKind(
+    fts="artist_search",
+    weights=(10.0, 1.0),
+    fuzzy="artist_fuzzy",
+    fuzzy_text="name",
+    table="artists",
+    key="did",
+    select=_ARTIST_SELECT,
+)
+RELEASES = SearchKind(
+    fts="release_search",
+    weights=(10.0, 5.0, 1.0),
+    fuzzy="release_fuzzy",
+    fuzzy_text="title",
+    table="releases",
+    key="uri",
+    select=_RELEASE_SELECT,
+)
+
+
+async def search_ids(
+    db: Database, kind: SearchKind, match: str, limit: int, offset: int
+) -> list[int]:
+    bm25 = ", ".join(str(w) for w in kind.weights)
+    sql = (
+        f"SELECT rowid FROM {kind.fts} WHERE {kind.fts} MATCH ?"  # noqa: S608 - fixed names
+        f" ORDER BY bm25({kind.fts}, {bm25}), rowid LIMIT ? OFFSET ?"
+    )
+    return [int(row[0]) for row in await db.fetchall(sql, (match, limit, offset))]
+
+
+async def fuzzy_candidates(
+    db: Database, kind: SearchKind, match: str, limit: int
+) -> list[sqlite3.Row]:
+    """(id, key, folded text) of entries sharing trigrams with the query, most shared first."""
+    sql = (
+        f"SELECT f.rowid AS id, x.{kind.key} AS key, f.{kind.fuzzy_text} AS text"  # noqa: S608
+        f" FROM {kind.fuzzy} f JOIN {kind.table} x ON x.rowid = f.rowid"
+        f" WHERE {kind.fuzzy} MATCH ? ORDER BY f.rank LIMIT ?"
+    )
+    return await db.fetchall(sql, (match, limit))
+
+
+async def rows_by_id(db: Database, kind: SearchKind, ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The view rows of `ids`, in that order."""
+    if not ids:
+        return []
+    alias = kind.table[0]
+    marks = ", ".join("?" * len(ids))
+    rows = await db.fetchall(
+        f"{kind.select} WHERE {alias}.rowid IN ({marks})",
+        tuple(ids),
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def artist_rows(db: Database, dids: Sequence[str]) -> list[sqlite3.Row]:
+    if not dids:
+        return []
+    marks = ", ".join("?" * len(dids))
+    return await db.fetchall(f"{_ARTIST_SELECT} WHERE a.did IN ({marks})", tuple(dids))
+
+
+async def account_artist_row(db: Database, did: str) -> sqlite3.Row | None:
+    """An artist view row for a local account without a profile record, named by its handle,
+    when it has published a track."""
+    return await db.fetchone(
+        "SELECT acc.rowid AS id, acc.did, acc.handle, NULL AS uri, acc.handle AS display_name,"  # noqa: S608
+        " NULL AS bio, NULL AS avatar_cid, NULL AS banner_cid, NULL AS location,"
+        " '[]' AS genres, '[]' AS links, '[]' AS support_links, 'local' AS origin,"
+        + _ARTIST_COUNTS.format(did="acc.did")
+        + " FROM accounts acc WHERE acc.did = ? AND acc.status = 'active'"
+        " AND EXISTS (SELECT 1 FROM tracks t WHERE t.did = acc.did)",
+        (did,),
+    )
+
+
+async def release_rows(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(f"{_RELEASE_SELECT} WHERE r.uri IN ({marks})", tuple(uris))
+
+
+async def release_track_uris(db: Database, release_uri: str) -> list[str]:
+    """The release's track references in order (whether or not the catalog holds them)."""
+    rows = await db.fetchall(
+        "SELECT track_uri FROM release_tracks WHERE release_uri = ? ORDER BY position",
+        (release_uri,),
+    )
+    return [str(row[0]) for row in rows]
+
+
+_LISTED = f"EXISTS ({_PUBLIC_TRACKS})"
+_RELEASE_ORDER = "coalesce(r.release_date, r.created_at) DESC, r.uri"
+
+
+async def releases_of(db: Database, did: str, limit: int) -> list[sqlite3.Row]:
+    """The artist's listed releases, newest first."""
+    return await db.fetchall(
+        f"{_RELEASE_SELECT} WHERE r.did = ? AND {_LISTED} ORDER BY {_RELEASE_ORDER} LIMIT ?",
+        (did, limit),
+    )
+
+
+async def new_release_rows(
+    db: Database, now_ms: int, genre_key: str | None, limit: int, offset: int
+) -> list[sqlite3.Row]:
+    """Listed releases out by `now_ms` (none dated in the future), newest first."""
+    genre = (
+        " AND EXISTS (SELECT 1 FROM release_tracks rt JOIN track_genres g"
+        " ON g.track_uri = rt.track_uri WHERE rt.release_uri = r.uri AND g.genre_key = ?)"
+        if genre_key
+        else ""
+    )
+    params: tuple[object, ...] = (now_ms, *((genre_key,) if genre_key else ()), limit, offset)
+    return await db.fetchall(
+        f"{_RELEASE_SELECT} WHERE coalesce(r.release_date, r.created_at) <= ?"
+        f" AND {_LISTED}{genre} ORDER BY {_RELEASE_ORDER} LIMIT ? OFFSET ?",
+        params,
+    )
+
+
+async def genre_counts(db: Database, limit: int) -> list[sqlite3.Row]:
+    """(name, track_count) of the genres of public tracks, the most used first; a genre is
+    named as most of its tracks spell it."""
+    return await db.fetchall(
+        "WITH used AS (SELECT g.genre_key, g.genre, count(*) AS n FROM track_genres g"
+        " JOIN tracks t ON t.uri = g.track_uri WHERE t.visibility = 'public'"
+        " GROUP BY g.genre_key, g.genre),"
+        " named AS (SELECT genre_key, genre, n, row_number() OVER"
+        " (PARTITION BY genre_key ORDER BY n DESC, genre) AS pick FROM used)"
+        " SELECT (SELECT genre FROM named m WHERE m.genre_key = u.genre_key AND m.pick = 1)"
+        " AS name, sum(n) AS track_count FROM used u GROUP BY genre_key"
+        " ORDER BY track_count DESC, name LIMIT ?",
+        (limit,),
+    )

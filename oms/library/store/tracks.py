@@ -1,0 +1,201 @@
+"""Track reads behind search and browsing: filters, orders, and the columns of one page of
+track views. Searches return ids in order; the views' columns are read for one page only (a
+sorter would otherwise carry every column of every match)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from oms.db.database import Database
+
+__all__ = [
+    "SortOrder",
+    "TrackFilters",
+    "browse_track_ids",
+    "credits_of",
+    "fts_track_ids",
+    "fuzzy_candidates",
+    "genres_of",
+    "track_rows",
+    "tracks_by_id",
+]
+
+SortOrder = Literal["relevance", "newest", "popular", "trending"]
+
+
+@dataclass(frozen=True)
+class TrackFilters:
+    """Search filters; keys are `fold`ed (lower case, no diacritics)."""
+
+    genre_key: str | None = None
+    artist_did: str | None = None
+    artist_key: str | None = None
+    license: str | None = None
+    min_duration_ms: int | None = None
+    max_duration_ms: int | None = None
+
+
+# A track's release is the one its record names or else the first of its artist's releases
+# that lists it (tracks are often published before the release that gathers them).
+_LISTED_ON = (
+    "(SELECT rt.release_uri FROM release_tracks rt JOIN releases lr ON lr.uri = rt.release_uri"
+    " AND lr.did = t.did WHERE rt.track_uri = t.uri ORDER BY lr.created_at, lr.uri LIMIT 1)"
+)
+_TRACK_SELECT = (
+    "SELECT t.id, t.uri, t.cid, t.did, t.title, r.uri AS release_uri, r.title AS release_title,"
+    " coalesce(t.track_number, (SELECT rt.position + 1 FROM release_tracks rt"
+    " WHERE rt.release_uri = r.uri AND rt.track_uri = t.uri)) AS track_number,"
+    " t.disc_number, t.duration_ms, t.license, t.explicit, t.downloadable,"
+    " t.release_date, t.created_at, t.origin, t.audio_cid, t.artwork_cid, t.visibility,"
+    " coalesce(s.like_count, 0) AS like_count, coalesce(s.play_count, 0) AS play_count"
+)
+_TRACK_FROM = (
+    f" FROM tracks t LEFT JOIN releases r ON r.uri = coalesce(t.release_uri, {_LISTED_ON})"
+    " LEFT JOIN track_stats s ON s.track_uri = t.uri"
+)
+
+
+def _where(filters: TrackFilters, params: dict[str, Any]) -> str:
+    clauses = ["t.visibility = 'public'"]
+    if filters.genre_key is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM track_genres g WHERE g.track_uri = t.uri"
+            " AND g.genre_key = :genre)"
+        )
+        params["genre"] = filters.genre_key
+    if filters.artist_did is not None:
+        clauses.append(
+            "(t.did = :artist_did OR EXISTS (SELECT 1 FROM track_credits c"
+            " WHERE c.track_uri = t.uri AND c.did = :artist_did))"
+        )
+        params["artist_did"] = filters.artist_did
+    if filters.artist_key is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM track_credits c WHERE c.track_uri = t.uri"
+            " AND c.name_key = :artist_key)"
+        )
+        params["artist_key"] = filters.artist_key
+    if filters.license is not None:
+        clauses.append("t.license = :license")
+        params["license"] = filters.license
+    if filters.min_duration_ms is not None:
+        clauses.append("t.duration_ms >= :min_ms")
+        params["min_ms"] = filters.min_duration_ms
+    if filters.max_duration_ms is not None:
+        clauses.append("t.duration_ms <= :max_ms")
+        params["max_ms"] = filters.max_duration_ms
+    return " AND ".join(clauses)
+
+
+# "popular": plays in the last 30 days, then likes; "trending": the discovery job's score.
+_ORDERS = {
+    "popular": "coalesce(s.play_count, 0) DESC, coalesce(s.like_count, 0) DESC, ",
+    "trending": "coalesce(s.trend, 0) DESC, coalesce(s.like_count, 0) DESC, ",
+}
+_NEWEST = "t.created_at DESC, t.uri"
+_STATS = " LEFT JOIN track_stats s ON s.track_uri = t.uri"
+
+
+def _order(sort: SortOrder, *, ranked: bool) -> str:
+    if sort == "relevance" and ranked:
+        return f"score, {_NEWEST}"
+    return _ORDERS.get(sort, "") + _NEWEST
+
+
+async def _ids(db: Database, sql: str, params: dict[str, Any]) -> list[int]:
+    return [int(row[0]) for row in await db.fetchall(sql, params)]
+
+
+async def fts_track_ids(
+    db: Database,
+    match: str,
+    weights: Sequence[float],
+    filters: TrackFilters,
+    sort: SortOrder,
+    limit: int,
+    offset: int,
+) -> list[int]:
+    params: dict[str, Any] = {"match": match, "limit": limit, "offset": offset}
+    bm25 = ", ".join(str(float(w)) for w in weights)
+    sql = (
+        f"SELECT t.id, bm25(track_search, {bm25}) AS score"  # noqa: S608 - fixed fragments
+        f" FROM track_search JOIN tracks t ON t.id = track_search.rowid{_STATS}"
+        f" WHERE track_search MATCH :match AND {_where(filters, params)}"
+        f" ORDER BY {_order(sort, ranked=True)} LIMIT :limit OFFSET :offset"
+    )
+    return await _ids(db, sql, params)
+
+
+async def browse_track_ids(
+    db: Database, filters: TrackFilters, sort: SortOrder, limit: int, offset: int
+) -> list[int]:
+    params: dict[str, Any] = {"limit": limit, "offset": offset}
+    sql = (
+        f"SELECT t.id FROM tracks t{_STATS} WHERE {_where(filters, params)}"  # noqa: S608
+        f" ORDER BY {_order(sort, ranked=False)} LIMIT :limit OFFSET :offset"
+    )
+    return await _ids(db, sql, params)
+
+
+async def fuzzy_candidates(
+    db: Database, match: str, filters: TrackFilters, limit: int
+) -> list[sqlite3.Row]:
+    """(id, key = uri, text = folded title and artists) of tracks sharing trigrams with the
+    query, those sharing the most first."""
+    params: dict[str, Any] = {"match": match, "limit": limit}
+    sql = (
+        "SELECT t.id, t.uri AS key, track_fuzzy.title || ' ' || track_fuzzy.artists AS text"  # noqa: S608
+        " FROM track_fuzzy JOIN tracks t ON t.id = track_fuzzy.rowid"
+        f" WHERE track_fuzzy MATCH :match AND {_where(filters, params)}"
+        " ORDER BY track_fuzzy.rank LIMIT :limit"
+    )
+    return await db.fetchall(sql, params)
+
+
+async def tracks_by_id(db: Database, ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The view columns of tracks `ids`, in that order."""
+    if not ids:
+        return []
+    marks = ", ".join("?" * len(ids))
+    rows = await db.fetchall(
+        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.id IN ({marks})",
+        tuple(ids),
+    )
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+async def track_rows(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    """The view columns of the tracks of `uris` the catalog holds (in no particular order)."""
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(
+        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.uri IN ({marks})",
+        tuple(uris),
+    )
+
+
+async def credits_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(
+        "SELECT track_uri, name, did, role FROM track_credits"  # noqa: S608
+        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
+        tuple(uris),
+    )
+
+
+async def genres_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    if not uris:
+        return []
+    marks = ", ".join("?" * len(uris))
+    return await db.fetchall(
+        "SELECT track_uri, genre FROM track_genres"  # noqa: S608
+        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
+        tuple(uris),
+    )

@@ -1,0 +1,176 @@
+"""What the catalog answers with: track, release and artist views as any surface needs them
+(XRPC, the web pages, later Subsonic). Addresses (stream, artwork) are derived by the surface
+from `did`, the blob CIDs and `origin`, as DESIGN.md fixes them."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from oms.library.records import Credit
+
+__all__ = [
+    "ArtistView",
+    "GenreCount",
+    "ReleaseView",
+    "TrackView",
+    "artist_view",
+    "credits_from_json",
+    "release_view",
+    "track_view",
+]
+
+
+@dataclass(frozen=True)
+class TrackView:
+    uri: str
+    cid: str
+    did: str
+    title: str
+    artists: tuple[Credit, ...]
+    release_uri: str | None
+    release_title: str | None
+    track_number: int | None
+    disc_number: int | None
+    duration_ms: int | None
+    genres: tuple[str, ...]
+    license: str
+    explicit: bool
+    downloadable: bool
+    release_date: int | None
+    created_at: int
+    origin: str
+    like_count: int
+    play_count: int
+    audio_cid: str
+    artwork_cid: str | None
+    visibility: str
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    uri: str
+    cid: str
+    did: str
+    title: str
+    kind: str
+    artists: tuple[Credit, ...]
+    artwork_cid: str | None
+    release_date: int | None
+    label: str | None
+    upc: str | None
+    genres: tuple[str, ...]
+    track_count: int
+    duration_ms: int
+    created_at: int
+    origin: str
+
+
+@dataclass(frozen=True)
+class ArtistView:
+    did: str
+    handle: str | None
+    uri: str | None  # the profile record; None for an artist known only from credits
+    display_name: str
+    bio: str | None
+    avatar_cid: str | None
+    banner_cid: str | None
+    location: str | None
+    genres: tuple[str, ...]
+    links: tuple[Mapping[str, str], ...]
+    support_links: tuple[Mapping[str, str], ...]
+    origin: str
+    track_count: int
+    release_count: int
+    like_count: int  # likes of the artist's tracks
+
+
+@dataclass(frozen=True)
+class GenreCount:
+    name: str
+    track_count: int
+
+
+def credits_from_json(text: str) -> tuple[Credit, ...]:
+    return tuple(Credit(c["name"], c.get("did"), c["role"]) for c in json.loads(text))
+
+
+def _strings(text: str) -> tuple[str, ...]:
+    return tuple(str(s) for s in json.loads(text))
+
+
+def _links(text: str) -> tuple[Mapping[str, str], ...]:
+    return tuple(
+        {str(k): str(v) for k, v in link.items()}
+        for link in json.loads(text)
+        if isinstance(link, dict)
+    )
+
+
+def track_view(row: sqlite3.Row, credits: Sequence[Credit], genres: Sequence[str]) -> TrackView:
+    return TrackView(
+        uri=row["uri"],
+        cid=row["cid"],
+        did=row["did"],
+        title=row["title"],
+        artists=tuple(credits),
+        release_uri=row["release_uri"],
+        release_title=row["release_title"],
+        track_number=row["track_number"],
+        disc_number=row["disc_number"],
+        duration_ms=row["duration_ms"],
+        genres=tuple(genres),
+        license=row["license"],
+        explicit=bool(row["explicit"]),
+        downloadable=bool(row["downloadable"]),
+        release_date=row["release_date"],
+        created_at=row["created_at"],
+        origin=row["origin"],
+        like_count=row["like_count"],
+        play_count=row["play_count"],
+        audio_cid=row["audio_cid"],
+        artwork_cid=row["artwork_cid"],
+        visibility=row["visibility"],
+    )
+
+
+def release_view(row: sqlite3.Row) -> ReleaseView:
+    return ReleaseView(
+        uri=row["uri"],
+        cid=row["cid"],
+        did=row["did"],
+        title=row["title"],
+        kind=row["kind"],
+        artists=credits_from_json(row["artists"]),
+        artwork_cid=row["artwork_cid"],
+        release_date=row["release_date"],
+        label=row["label"],
+        upc=row["upc"],
+        genres=_strings(row["genres"]),
+        track_count=row["track_count"],
+        duration_ms=row["duration_ms"],
+        created_at=row["created_at"],
+        origin=row["origin"],
+    )
+
+
+def artist_view(row: sqlite3.Row) -> ArtistView:
+    return ArtistView(
+        did=row["did"],
+        handle=row["handle"],
+        uri=row["uri"],
+        display_name=row["display_name"],
+        bio=row["bio"],
+        avatar_cid=row["avatar_cid"],
+        banner_cid=row["banner_cid"],
+        location=row["location"],
+        genres=_strings(row["genres"]),
+        links=_links(row["links"]),
+        support_links=_links(row["support_links"]),
+        origin=row["origin"],
+        track_count=row["track_count"],
+        release_count=row["release_count"],
+        like_count=row["like_count"],
+    )
