@@ -1,5 +1,3 @@
-"""Audio work with no database and no HTTP: probing, loudness, the HLS ladder, waveforms, artwork.
-Owns ffmpeg and mutagen.
-
-Filled in by the media pipeline issue; today it finds the ffmpeg binary the node uses.
+"""Audio work with no database and no HTTP: probing, tags, the one-pass HLS ladder, loudness,
+waveforms and artwork. The only room that imports ffmpeg and mutagen; see README.md.
 """
