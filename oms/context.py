@@ -5,6 +5,7 @@ It holds things, not behaviour: surfaces hand its parts to the rooms' functions.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -20,7 +21,10 @@ from oms.db.queue import JobHandler, requeue_interrupted
 from oms.errors import StartupError
 from oms.events import EventBus
 from oms.library.index import CatalogIndexer
+from oms.library.ingest import MediaPipeline
 from oms.media.ffmpeg_binary import FFmpeg, locate_ffmpeg
+from oms.media.ladder import LadderOptions
+from oms.media.probe import ProbeLimits
 from oms.pds.firehose import Firehose
 from oms.pds.keystore import KeyStore
 from oms.pds.lexicons import Lexicons, load_lexicons
@@ -50,6 +54,8 @@ class AppContext:
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
     # library: follows the node's commits into the catalog; started by the app's lifespan.
     catalog_indexer: CatalogIndexer | None = None
+    # library: the media jobs (transcoding, removal of unused ladders).
+    media: MediaPipeline | None = None
 
     @property
     def blobs_dir(self) -> Path:
@@ -129,6 +135,27 @@ def free_megabytes(path: Path) -> int:
     return shutil.disk_usage(path).free // (1024 * 1024)
 
 
+def media_pipeline(
+    settings: Settings, data_dir: Path, db: Database, ffmpeg: FFmpeg
+) -> MediaPipeline:
+    memory = int(settings["media.ffmpeg_memory_mb"])
+    return MediaPipeline(
+        db=db,
+        blobs_dir=data_dir / "blobs",
+        hls_dir=data_dir / "hls",
+        ffmpeg=ffmpeg.path,
+        probe_limits=ProbeLimits(
+            min_duration_ms=int(settings["media.min_duration_s"]) * 1000,
+            max_duration_ms=int(settings["media.max_duration_min"]) * 60_000,
+            memory_limit_mb=memory,
+        ),
+        ladder=LadderOptions(
+            loudness_target_lufs=float(settings["media.loudness_target"]),
+            memory_limit_mb=memory,
+        ),
+    )
+
+
 async def open_context(settings: Settings, *, serving: bool = False) -> AppContext:
     """Open everything the node needs. `serving` also takes the data-dir lock and resumes
     interrupted jobs, which only the one serving process may do."""
@@ -153,10 +180,15 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
     firehose = Firehose(db, int(settings["pds.firehose_replay_hours"]))
     context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, lock)
     context.catalog_indexer = CatalogIndexer(db, lexicons)
+    context.media = media_pipeline(settings, data_dir, db, ffmpeg)
+    context.job_handlers.update(context.media.handlers())
     if serving:
         created = await ensure_repos(db, keys)
         if created:
             log.info("created the repositories of %d accounts that had none", created)
+        swept = await asyncio.to_thread(context.media.sweep_partials)
+        if swept:
+            log.info("removed %d partial media ladders left by a crash", swept)
         resumed = await requeue_interrupted(db)
         if resumed:
             log.info("resumed %d interrupted background jobs", resumed)

@@ -1,36 +1,36 @@
-"""The typo pass of search: what the trigram tables store, which trigrams a query looks for,
-and how close a candidate's words are to the query's.
+"""The typo pass of search: when a query finds nothing, each misspelt word is replaced by the
+close words the catalog knows, and the query runs again.
 
-Stored text is folded and padded with spaces (" bjork radiohead "), so the trigrams at a
-word's edges (" bj", "rk ") survive a typo in its middle; queries add the trigrams of every
-adjacent transposition ("bjrok" also looks for "bjork").
+The catalog remembers every word it indexes (`search_words`, folded) with the trigrams of the
+word padded by spaces (" bjork "), so the trigrams at a word's edges (" bj", "rk ") survive a
+typo in its middle; the query word's trigrams also include those of every adjacent
+transposition ("bjrok" looks for "bjork" too). Candidates sharing trigrams are ranked by
+similarity; a few of the closest stand in for the word.
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
-from collections.abc import Sequence
 from difflib import SequenceMatcher
 
+from oms.db.database import Database
 from oms.library.records import fold
+from oms.library.store import words as store
 
-__all__ = ["MIN_SIMILARITY", "closest", "stored_text", "trigram_query"]
+__all__ = ["MIN_SIMILARITY", "corrected_query", "words_of"]
 
 _WORD = re.compile(r"\w+")
-_MAX_QUERY_CHARS = 256
-_MAX_WORDS = 8
-_MAX_TRIGRAMS = 300
+# Words shorter than this are not corrected (too many neighbours to mean anything).
+_MIN_LENGTH = 3
+_MAX_WORD = 64
+_CANDIDATES = 50
+_ALTERNATIVES = 3
 MIN_SIMILARITY = 0.7
 
 
-def stored_text(text: str) -> str:
-    """`text` as the trigram tables store it: folded words, one space apart and around."""
-    return " " + " ".join(_WORD.findall(fold(text))) + " "
-
-
-def _words(text: str) -> list[str]:
-    return [w for w in _WORD.findall(fold(text[:_MAX_QUERY_CHARS]))[:_MAX_WORDS] if len(w) >= 2]
+def words_of(text: str) -> list[str]:
+    """The words of `text` the typo pass remembers: folded, at least three letters."""
+    return [w for w in _WORD.findall(fold(text)) if _MIN_LENGTH <= len(w) <= _MAX_WORD]
 
 
 def _trigrams(word: str) -> set[str]:
@@ -38,40 +38,42 @@ def _trigrams(word: str) -> set[str]:
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
 
 
-def trigram_query(text: str) -> str | None:
-    """An FTS5 query for rows sharing a trigram with the words of `text` or their adjacent
-    transpositions; None when `text` has no word of two letters or more."""
-    grams: set[str] = set()
-    for word in _words(text):
-        grams |= _trigrams(word)
-        for i in range(len(word) - 1):
-            grams |= _trigrams(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
-    if not grams:
-        return None
-    quoted = ['"' + g.replace('"', '""') + '"' for g in sorted(grams)[:_MAX_TRIGRAMS]]
-    return " OR ".join(quoted)
+def _trigram_query(word: str) -> str:
+    grams = set(_trigrams(word))
+    for i in range(len(word) - 1):
+        grams |= _trigrams(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+    return " OR ".join('"' + g.replace('"', '""') + '"' for g in sorted(grams))
 
 
-def _best_similarity(word: str, known: Sequence[str]) -> float:
-    best = 0.0
-    for candidate in known:
-        best = max(best, SequenceMatcher(None, word, candidate).ratio())
-        if len(candidate) > len(word):  # still typing: compare with the word's start
-            best = max(best, SequenceMatcher(None, word, candidate[: len(word)]).ratio())
+def _similarity(word: str, candidate: str, *, typing: bool) -> float:
+    best = SequenceMatcher(None, word, candidate).ratio()
+    if typing and len(candidate) > len(word):  # still typing: compare with the word's start
+        best = max(best, SequenceMatcher(None, word, candidate[: len(word)]).ratio())
     return best
 
 
-def closest(text: str, candidates: Sequence[sqlite3.Row], limit: int) -> list[int]:
-    """Ids of the candidates (rows of id, key, text) whose words come close to every word of
-    `text`, the closest first (ties by key)."""
-    words = _words(text)
-    if not words:
-        return []
-    scored = []
-    for row in candidates:
-        known = _WORD.findall(row["text"])
-        similarity = min(_best_similarity(w, known) for w in words)
-        if similarity >= MIN_SIMILARITY:
-            scored.append((-similarity, row["key"], int(row["id"])))
-    scored.sort()
-    return [row_id for _, _, row_id in scored[:limit]]
+async def _alternatives(db: Database, word: str, *, typing: bool) -> list[str]:
+    candidates = await store.similar_words(db, _trigram_query(word), _CANDIDATES)
+    scored = sorted((-_similarity(word, c, typing=typing), c) for c in candidates if c != word)
+    return [c for score, c in scored if -score >= MIN_SIMILARITY][:_ALTERNATIVES]
+
+
+def _quoted(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+async def corrected_query(db: Database, words: list[str]) -> str | None:
+    """An FTS5 query where each word of `words` (the query's, in order; the last one is being
+    typed) may also be one of its close words; None when no word has any."""
+    groups = []
+    corrected = False
+    for i, raw in enumerate(words):
+        word = fold(raw)
+        typing = i == len(words) - 1
+        options = [_quoted(word) + ("*" if typing else "")]
+        if len(word) >= _MIN_LENGTH:
+            alternatives = await _alternatives(db, word[:_MAX_WORD], typing=typing)
+            corrected = corrected or bool(alternatives)
+            options += [_quoted(a) for a in alternatives]
+        groups.append(options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")")
+    return " ".join(groups) if corrected else None

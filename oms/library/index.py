@@ -13,17 +13,31 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from oms.db.database import Database
+from oms.db.database import Database, Transaction
+from oms.db.queue import enqueue
 from oms.errors import OmsError
 from oms.events import Event, Subscription
 from oms.library.records import COLLECTIONS, InvalidRecord, parse_record
 from oms.library.store import writes as store
+from oms.library.store.writes import MediaChanges
 from oms.pds.car import read_car
 from oms.pds.dagcbor import CID, DataModel, cid_to_str, decode, to_json
 from oms.pds.lexicons import Lexicons
 from oms.pds.sequencer import EventSequenced, StoredEvent, events_after
 
-__all__ = ["CatalogIndexer", "CatalogUpdated", "changes_from_event", "reindex"]
+__all__ = [
+    "PROCESS_MEDIA",
+    "REMOVE_MEDIA",
+    "CatalogIndexer",
+    "CatalogUpdated",
+    "changes_from_event",
+    "queue_media_jobs",
+    "reindex",
+]
+
+# Job kinds of the media pipeline (handled by `ingest.MediaPipeline`).
+PROCESS_MEDIA = "media.process"
+REMOVE_MEDIA = "media.remove"
 
 log = logging.getLogger(__name__)
 
@@ -169,17 +183,19 @@ class CatalogIndexer:
         end = events[-1].seq
         now = _now_ms()
 
-        def write(connection: sqlite3.Connection) -> bool:
+        def write(connection: sqlite3.Connection) -> store.MediaChanges | None:
             if store.saved_position(connection) != start:
-                return False  # someone else (a reindex) moved the position: read again
-            store.apply_changes(connection, changes, origin=store.LOCAL, position=end, now_ms=now)
-            return True
+                return None  # someone else (a reindex) moved the position: read again
+            return store.apply_changes(
+                connection, changes, origin=store.LOCAL, position=end, now_ms=now
+            )
 
         async with self.db.transaction() as tx:
-            applied = await tx.run(write)
-            if applied:
+            media = await tx.run(write)
+            if media is not None:
+                await queue_media_jobs(tx, media)
                 tx.publish(CatalogUpdated(end))
-        return len(events) if applied else 0
+        return len(events) if media is not None else 0
 
     async def catch_up(self) -> int:
         """Index every event sequenced so far; returns how many."""
@@ -219,13 +235,21 @@ class CatalogIndexer:
             self._bus.queue.get_nowait()
 
 
+async def queue_media_jobs(tx: Transaction, media: MediaChanges) -> None:
+    """The media pipeline's jobs for indexed changes, in the transaction that indexed them."""
+    for did, cid in media.queued:
+        await enqueue(tx, PROCESS_MEDIA, {"did": did, "cid": cid}, dedupe_key=f"{did} {cid}")
+    for did, cid in media.orphaned:
+        await enqueue(tx, REMOVE_MEDIA, {"did": did, "cid": cid}, dedupe_key=f"{did} {cid}")
+
+
 async def reindex(db: Database, lexicons: Lexicons) -> int:
     """Rebuild the local catalog from the repositories' current records, in one transaction
     (records and the event position are read together, so indexing resumes exactly after).
     Returns the number of records indexed."""
     now = _now_ms()
 
-    def rebuild(connection: sqlite3.Connection) -> int:
+    def rebuild(connection: sqlite3.Connection) -> tuple[int, store.MediaChanges]:
         position = store.replace_local_catalog(connection)
         changes: list[store.Change] = []
         for did, collection, rkey, cid, block in store.local_records(
@@ -234,11 +258,14 @@ async def reindex(db: Database, lexicons: Lexicons) -> int:
             change = _record_change(did, collection, rkey, cid, block, lexicons)
             if change is not None:
                 changes.append(change)
-        store.apply_changes(connection, changes, origin=store.LOCAL, position=position, now_ms=now)
-        return len(changes)
+        media = store.apply_changes(
+            connection, changes, origin=store.LOCAL, position=position, now_ms=now
+        )
+        return len(changes), MediaChanges(media.queued, store.orphaned_media(connection).orphaned)
 
     async with db.transaction() as tx:
-        count = await tx.run(rebuild)
+        count, media = await tx.run(rebuild)
+        await queue_media_jobs(tx, media)
         tx.publish(CatalogUpdated(await tx.run(store.saved_position)))
     log.info("catalog rebuilt from %d records", count)
     return count

@@ -50,7 +50,6 @@ _MAX_WORDS = 12
 # bm25 weights of track_search's columns: title, artists, release, genres+tags, lyrics.
 _WEIGHTS = (10.0, 5.0, 3.0, 2.0, 1.0)
 _WORD = re.compile(r"\w+")
-_FUZZY_CANDIDATES = 200
 _V = TypeVar("_V")
 
 
@@ -125,14 +124,16 @@ async def search_tracks(
         if match is None:
             return [], None
         ids = await store.fts_track_ids(db, match, _WEIGHTS, filters, sort, limit + 1, offset)
-        if not ids and offset == 0:
-            # The typo pass ranks by similarity and fits on one page.
-            trigrams = fuzzy.trigram_query(text)
-            if trigrams is None:
+        if not ids and (
+            offset == 0 or not await store.fts_track_ids(db, match, _WEIGHTS, filters, sort, 1, 0)
+        ):
+            # Nothing at all: the typo pass (its pages follow from the same cursor).
+            corrected = await fuzzy.corrected_query(db, _words(text))
+            if corrected is None:
                 return [], None
-            candidates = await store.fuzzy_candidates(db, trigrams, filters, _FUZZY_CANDIDATES)
-            close = fuzzy.closest(text, candidates, limit)
-            return await track_views(db, await store.tracks_by_id(db, close)), None
+            ids = await store.fts_track_ids(
+                db, corrected, _WEIGHTS, filters, sort, limit + 1, offset
+            )
     more = len(ids) > limit
     views = await track_views(db, await store.tracks_by_id(db, ids[:limit]))
     return views, str(offset + limit) if more else None
@@ -193,13 +194,11 @@ async def _search_named(
     if match is None:
         return [], None
     ids = await catalog_store.search_ids(db, kind, match, limit + 1, offset)
-    if not ids and offset == 0:
-        trigrams = fuzzy.trigram_query(q)
-        if trigrams is None:
+    if not ids and (offset == 0 or not await catalog_store.search_ids(db, kind, match, 1, 0)):
+        corrected = await fuzzy.corrected_query(db, _words(q))
+        if corrected is None:
             return [], None
-        candidates = await catalog_store.fuzzy_candidates(db, kind, trigrams, _FUZZY_CANDIDATES)
-        rows = await catalog_store.rows_by_id(db, kind, fuzzy.closest(q, candidates, limit))
-        return [view(row) for row in rows], None
+        ids = await catalog_store.search_ids(db, kind, corrected, limit + 1, offset)
     rows = await catalog_store.rows_by_id(db, kind, ids[:limit])
     more = len(ids) > limit
     return [view(row) for row in rows], str(offset + limit) if more else None

@@ -47,6 +47,19 @@ class TrackView:
     audio_cid: str
     artwork_cid: str | None
     visibility: str
+    # The node's media for the audio: "ready" once the HLS ladder is complete (None for a
+    # remote track, whose origin streams it), and what the ladder measured.
+    media_status: str | None = None
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    gain_db: float | None = None
+    has_cover: bool = False
+
+    @property
+    def streamable(self) -> bool:
+        """Whether the stream address leads to a stream: the local ladder is complete, or
+        the track is a remote one (its origin serves it)."""
+        return self.media_status == "ready" if self.origin == "local" else True
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,11 @@ def track_view(row: sqlite3.Row, credits: Sequence[Credit], genres: Sequence[str
         audio_cid=row["audio_cid"],
         artwork_cid=row["artwork_cid"],
         visibility=row["visibility"],
+        media_status=row["media_status"],
+        loudness_lufs=row["loudness_lufs"],
+        true_peak_dbtp=row["true_peak_dbtp"],
+        gain_db=row["gain_db"],
+        has_cover=bool(row["has_cover"]),
     )
 
 

@@ -79,8 +79,26 @@ class _Views:
         _put(out, "durationMs", t.duration_ms)
         if t.release_date is not None:
             out["releaseDate"] = format_datetime(t.release_date)
-        _put(out, "artwork", self.artwork(t.origin, t.did, t.artwork_cid))
+        _put(out, "artwork", self.artwork(t.origin, t.did, t.artwork_cid) or self.cover(t))
+        if t.streamable:
+            media = f"{self.service(t.origin)}/hls/{t.did}/{t.audio_cid}"
+            out["streamUrl"] = f"{media}/master.m3u8"
+            if t.media_status == "ready":
+                out["waveformUrl"] = f"{media}/waveform.json"
+        if t.gain_db is not None:
+            # The data model has no floats: thousandths, as integers.
+            loudness: JsonObject = {"gainMilliDb": _milli(t.gain_db)}
+            _put(loudness, "integratedMilliLufs", _milli(t.loudness_lufs))
+            _put(loudness, "truePeakMilliDbtp", _milli(t.true_peak_dbtp))
+            out["loudness"] = loudness
         return out
+
+    def cover(self, t: TrackView) -> JsonObject | None:
+        """The picture embedded in the audio file, as the media pipeline sized it."""
+        if not t.has_cover:
+            return None
+        base = f"{self.service(t.origin)}/hls/{t.did}/{t.audio_cid}/cover"
+        return {name: f"{base}/{px}.jpg" for name, px in ARTWORK_SIZES.items()}
 
     def tracks(self, views: Sequence[TrackView]) -> list[JsonObject]:
         return [self.track(t) for t in views]
@@ -123,6 +141,10 @@ class _Views:
         _put(out, "avatar", self.artwork(a.origin, a.did, a.avatar_cid))
         _put(out, "banner", self.artwork(a.origin, a.did, a.banner_cid))
         return out
+
+
+def _milli(value: float | None) -> int | None:
+    return None if value is None else round(value * 1000)
 
 
 def _put(out: JsonObject, name: str, value: object) -> None:

@@ -14,9 +14,19 @@ CREATE VIRTUAL TABLE release_search USING fts5 (
     prefix = '2 3 4'
 );
 
--- Typo fallback for artist names and release titles (folded, trigram), like track_fuzzy.
-CREATE VIRTUAL TABLE artist_fuzzy USING fts5 (name, tokenize = "trigram");
-CREATE VIRTUAL TABLE release_fuzzy USING fts5 (title, tokenize = "trigram");
+-- The typo pass works on words, not rows: every word of a title, name, release, genre or tag
+-- the catalog has indexed, once, folded (lower case, no diacritics), with the trigrams of
+-- the word padded by spaces (" love ") so a word's edges survive a typo in its middle. A
+-- misspelt query word is replaced by its close words, then searched as usual. Words of
+-- deleted records stay; they only ever lead to no match.
+DROP TABLE track_fuzzy;
+
+CREATE TABLE search_words (
+    id   INTEGER PRIMARY KEY,
+    word TEXT NOT NULL UNIQUE
+) STRICT;
+
+CREATE VIRTUAL TABLE search_word_trigrams USING fts5 (word, tokenize = "trigram");
 
 -- Engagement per track URI (the track may be indexed later than its likes). like_count is
 -- kept by the triggers below, so it is exact at every commit; play_count (plays in the last
@@ -59,7 +69,7 @@ CREATE INDEX releases_by_date ON releases (coalesce(release_date, created_at) DE
 CREATE INDEX releases_by_did ON releases (did);
 CREATE INDEX tracks_by_did ON tracks (did);
 
--- The new search tables (and the padded form of the typo tables' text) are filled as records
+-- The new search tables (and the typo pass's words) are filled as records
 -- are indexed: start the index over, so the indexer replays the events, or rebuilds from the
 -- repositories when the events are gone.
 DELETE FROM catalog_state;

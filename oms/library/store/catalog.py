@@ -15,7 +15,6 @@ __all__ = [
     "SearchKind",
     "account_artist_row",
     "artist_rows",
-    "fuzzy_candidates",
     "genre_counts",
     "new_release_rows",
     "release_rows",
@@ -54,13 +53,11 @@ _ARTIST_SELECT = (
 
 @dataclass(frozen=True)
 class SearchKind:
-    """Where one kind of catalog entry is searched: its FTS5 table and bm25 weights, its
-    trigram table and the column the typo pass compares, and how its rows are read."""
+    """Where one kind of catalog entry is searched: its FTS5 table and bm25 weights, and how
+    its rows are read."""
 
     fts: str
     weights: tuple[float, ...]
-    fuzzy: str
-    fuzzy_text: str
     table: str
     key: str
     select: str
@@ -69,8 +66,6 @@ class SearchKind:
 ARTISTS = SearchKind(
     fts="artist_search",
     weights=(10.0, 1.0),
-    fuzzy="artist_fuzzy",
-    fuzzy_text="name",
     table="artists",
     key="did",
     select=_ARTIST_SELECT,
@@ -78,8 +73,6 @@ ARTISTS = SearchKind(
 RELEASES = SearchKind(
     fts="release_search",
     weights=(10.0, 5.0, 1.0),
-    fuzzy="release_fuzzy",
-    fuzzy_text="title",
     table="releases",
     key="uri",
     select=_RELEASE_SELECT,
@@ -95,18 +88,6 @@ async def search_ids(
         f" ORDER BY bm25({kind.fts}, {bm25}), rowid LIMIT ? OFFSET ?"
     )
     return [int(row[0]) for row in await db.fetchall(sql, (match, limit, offset))]
-
-
-async def fuzzy_candidates(
-    db: Database, kind: SearchKind, match: str, limit: int
-) -> list[sqlite3.Row]:
-    """(id, key, folded text) of entries sharing trigrams with the query, most shared first."""
-    sql = (
-        f"SELECT f.rowid AS id, x.{kind.key} AS key, f.{kind.fuzzy_text} AS text"  # noqa: S608
-        f" FROM {kind.fuzzy} f JOIN {kind.table} x ON x.rowid = f.rowid"
-        f" WHERE {kind.fuzzy} MATCH ? ORDER BY f.rank LIMIT ?"
-    )
-    return await db.fetchall(sql, (match, limit))
 
 
 async def rows_by_id(db: Database, kind: SearchKind, ids: Sequence[int]) -> list[sqlite3.Row]:

@@ -17,7 +17,6 @@ __all__ = [
     "browse_track_ids",
     "credits_of",
     "fts_track_ids",
-    "fuzzy_candidates",
     "genres_of",
     "track_rows",
     "tracks_by_id",
@@ -50,32 +49,34 @@ _TRACK_SELECT = (
     " WHERE rt.release_uri = r.uri AND rt.track_uri = t.uri)) AS track_number,"
     " t.disc_number, t.duration_ms, t.license, t.explicit, t.downloadable,"
     " t.release_date, t.created_at, t.origin, t.audio_cid, t.artwork_cid, t.visibility,"
-    " coalesce(s.like_count, 0) AS like_count, coalesce(s.play_count, 0) AS play_count"
+    " coalesce(s.like_count, 0) AS like_count, coalesce(s.play_count, 0) AS play_count,"
+    " m.status AS media_status, m.loudness_lufs, m.true_peak_dbtp, m.gain_db,"
+    " coalesce(m.has_cover, 0) AS has_cover"
 )
 _TRACK_FROM = (
     f" FROM tracks t LEFT JOIN releases r ON r.uri = coalesce(t.release_uri, {_LISTED_ON})"
     " LEFT JOIN track_stats s ON s.track_uri = t.uri"
+    " LEFT JOIN media m ON m.did = t.did AND m.audio_cid = t.audio_cid"
 )
 
 
 def _where(filters: TrackFilters, params: dict[str, Any]) -> str:
     clauses = ["t.visibility = 'public'"]
     if filters.genre_key is not None:
+        # IN (not EXISTS): the planner can then start from the genre's tracks.
         clauses.append(
-            "EXISTS (SELECT 1 FROM track_genres g WHERE g.track_uri = t.uri"
-            " AND g.genre_key = :genre)"
+            "t.uri IN (SELECT g.track_uri FROM track_genres g WHERE g.genre_key = :genre)"
         )
         params["genre"] = filters.genre_key
     if filters.artist_did is not None:
         clauses.append(
-            "(t.did = :artist_did OR EXISTS (SELECT 1 FROM track_credits c"
-            " WHERE c.track_uri = t.uri AND c.did = :artist_did))"
+            "t.uri IN (SELECT o.uri FROM tracks o WHERE o.did = :artist_did"
+            " UNION SELECT c.track_uri FROM track_credits c WHERE c.did = :artist_did)"
         )
         params["artist_did"] = filters.artist_did
     if filters.artist_key is not None:
         clauses.append(
-            "EXISTS (SELECT 1 FROM track_credits c WHERE c.track_uri = t.uri"
-            " AND c.name_key = :artist_key)"
+            "t.uri IN (SELECT c.track_uri FROM track_credits c WHERE c.name_key = :artist_key)"
         )
         params["artist_key"] = filters.artist_key
     if filters.license is not None:
@@ -97,6 +98,11 @@ _ORDERS = {
 }
 _NEWEST = "t.created_at DESC, t.uri"
 _STATS = " LEFT JOIN track_stats s ON s.track_uri = t.uri"
+
+
+def _stats(sort: SortOrder) -> str:
+    """The engagement join, for the orders that read it."""
+    return _STATS if sort in _ORDERS else ""
 
 
 def _order(sort: SortOrder, *, ranked: bool) -> str:
@@ -122,7 +128,7 @@ async def fts_track_ids(
     bm25 = ", ".join(str(float(w)) for w in weights)
     sql = (
         f"SELECT t.id, bm25(track_search, {bm25}) AS score"  # noqa: S608 - fixed fragments
-        f" FROM track_search JOIN tracks t ON t.id = track_search.rowid{_STATS}"
+        f" FROM track_search JOIN tracks t ON t.id = track_search.rowid{_stats(sort)}"
         f" WHERE track_search MATCH :match AND {_where(filters, params)}"
         f" ORDER BY {_order(sort, ranked=True)} LIMIT :limit OFFSET :offset"
     )
@@ -134,25 +140,10 @@ async def browse_track_ids(
 ) -> list[int]:
     params: dict[str, Any] = {"limit": limit, "offset": offset}
     sql = (
-        f"SELECT t.id FROM tracks t{_STATS} WHERE {_where(filters, params)}"  # noqa: S608
+        f"SELECT t.id FROM tracks t{_stats(sort)} WHERE {_where(filters, params)}"  # noqa: S608
         f" ORDER BY {_order(sort, ranked=False)} LIMIT :limit OFFSET :offset"
     )
     return await _ids(db, sql, params)
-
-
-async def fuzzy_candidates(
-    db: Database, match: str, filters: TrackFilters, limit: int
-) -> list[sqlite3.Row]:
-    """(id, key = uri, text = folded title and artists) of tracks sharing trigrams with the
-    query, those sharing the most first."""
-    params: dict[str, Any] = {"match": match, "limit": limit}
-    sql = (
-        "SELECT t.id, t.uri AS key, track_fuzzy.title || ' ' || track_fuzzy.artists AS text"  # noqa: S608
-        " FROM track_fuzzy JOIN tracks t ON t.id = track_fuzzy.rowid"
-        f" WHERE track_fuzzy MATCH :match AND {_where(filters, params)}"
-        " ORDER BY track_fuzzy.rank LIMIT :limit"
-    )
-    return await db.fetchall(sql, params)
 
 
 async def tracks_by_id(db: Database, ids: Sequence[int]) -> list[sqlite3.Row]:

@@ -9,18 +9,20 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from oms.db.database import Database
-from oms.library.fuzzy import stored_text
+from oms.library.fuzzy import words_of
 from oms.library.records import ArtistProfile, CatalogRecord, Like, Release, Track, fold
 
 __all__ = [
     "LOCAL",
     "Change",
     "DropAccount",
+    "MediaChanges",
     "Remove",
     "Upsert",
     "apply_changes",
     "catalog_position",
     "local_records",
+    "orphaned_media",
     "replace_local_catalog",
     "saved_position",
 ]
@@ -51,6 +53,16 @@ Change = Upsert | Remove | DropAccount
 # --- writing (sync, on the writer's thread) ---------------------------------------------------
 
 
+@dataclass(frozen=True)
+class MediaChanges:
+    """What the changes mean for the media pipeline: audio (did, blob CID) that a local track
+    now references and that has no media row yet (to process), and audio no track
+    references any more (its media row is gone; its files are to remove)."""
+
+    queued: tuple[tuple[str, str], ...] = ()
+    orphaned: tuple[tuple[str, str], ...] = ()
+
+
 def apply_changes(
     connection: sqlite3.Connection,
     changes: Iterable[Change],
@@ -58,17 +70,65 @@ def apply_changes(
     origin: str,
     position: int | None,
     now_ms: int,
-) -> None:
+) -> MediaChanges:
     """Apply changes in order and, with `position`, save it as where the index stands."""
+    audio: set[tuple[str, str]] = set()
     for change in changes:
         if isinstance(change, Upsert):
+            if origin == LOCAL and isinstance(change.record, Track):
+                audio |= _audio_of(connection, "uri", change.record.uri)
+                audio.add((change.record.did, change.record.audio_cid))
             _upsert(connection, change.record, origin, now_ms)
         elif isinstance(change, Remove):
+            audio |= _audio_of(connection, "uri", change.uri)
             _remove(connection, change.collection, change.uri)
         else:
+            audio |= _audio_of(connection, "did", change.did)
             _drop_account(connection, change.did)
     if position is not None:
         _save_position(connection, position, now_ms)
+    return _settle_media(connection, sorted(audio), now_ms)
+
+
+def _audio_of(connection: sqlite3.Connection, column: str, value: str) -> set[tuple[str, str]]:
+    rows = connection.execute(
+        f"SELECT did, audio_cid FROM tracks WHERE {column} = ? AND origin = 'local'",  # noqa: S608
+        (value,),
+    ).fetchall()
+    return {(str(did), str(cid)) for did, cid in rows}
+
+
+def _settle_media(
+    connection: sqlite3.Connection, audio: Iterable[tuple[str, str]], now: int
+) -> MediaChanges:
+    queued, orphaned = [], []
+    for did, cid in audio:
+        used = connection.execute(
+            "SELECT 1 FROM tracks WHERE did = ? AND audio_cid = ? AND origin = 'local' LIMIT 1",
+            (did, cid),
+        ).fetchone()
+        if used:
+            added = connection.execute(
+                "INSERT INTO media (did, audio_cid, status, created_at, updated_at)"
+                " VALUES (?, ?, 'queued', ?, ?) ON CONFLICT DO NOTHING RETURNING did",
+                (did, cid, now, now),
+            ).fetchone()
+            if added:
+                queued.append((did, cid))
+        elif connection.execute(
+            "DELETE FROM media WHERE did = ? AND audio_cid = ? RETURNING did", (did, cid)
+        ).fetchone():
+            orphaned.append((did, cid))
+    return MediaChanges(tuple(queued), tuple(orphaned))
+
+
+def orphaned_media(connection: sqlite3.Connection) -> MediaChanges:
+    """After a rebuild: media rows no local track references, deleted and reported."""
+    rows = connection.execute(
+        "DELETE FROM media WHERE NOT EXISTS (SELECT 1 FROM tracks t WHERE t.did = media.did"
+        " AND t.audio_cid = media.audio_cid AND t.origin = 'local') RETURNING did, audio_cid"
+    ).fetchall()
+    return MediaChanges(orphaned=tuple((str(d), str(c)) for d, c in rows))
 
 
 def _upsert(connection: sqlite3.Connection, record: CatalogRecord, origin: str, now: int) -> None:
@@ -180,15 +240,25 @@ def _upsert_track(connection: sqlite3.Connection, t: Track, origin: str, now: in
         " VALUES (?, ?, ?, ?, ?, ?)",
         (track_id, t.title, artists, release_title, " ".join(t.genres + t.tags), lyrics),
     )
-    connection.execute(
-        "INSERT INTO track_fuzzy (rowid, title, artists) VALUES (?, ?, ?)",
-        (track_id, stored_text(t.title), stored_text(artists)),
-    )
+    _remember_words(connection, [t.title, artists, release_title, *t.genres, *t.tags])
+
+
+def _remember_words(connection: sqlite3.Connection, texts: Iterable[str]) -> None:
+    """Add the words of `texts` the typo pass does not know yet (with their trigrams)."""
+    for word in {w for text in texts for w in words_of(text)}:
+        row = connection.execute(
+            "INSERT INTO search_words (word) VALUES (?) ON CONFLICT DO NOTHING RETURNING id",
+            (word,),
+        ).fetchone()
+        if row is not None:
+            connection.execute(
+                "INSERT INTO search_word_trigrams (rowid, word) VALUES (?, ?)",
+                (row[0], f" {word} "),
+            )
 
 
 def _delete_search_rows(connection: sqlite3.Connection, track_id: int) -> None:
     connection.execute("DELETE FROM track_search WHERE rowid = ?", (track_id,))
-    connection.execute("DELETE FROM track_fuzzy WHERE rowid = ?", (track_id,))
 
 
 def _remove_track(connection: sqlite3.Connection, uri: str) -> None:
@@ -259,9 +329,7 @@ def _upsert_release(connection: sqlite3.Connection, r: Release, origin: str, now
         "INSERT INTO release_search (rowid, title, artists, about) VALUES (?, ?, ?, ?)",
         (rowid, r.title, artists, about),
     )
-    connection.execute(
-        "INSERT INTO release_fuzzy (rowid, title) VALUES (?, ?)", (rowid, stored_text(r.title))
-    )
+    _remember_words(connection, [r.title, artists, about])
     _set_release_title(connection, r.uri, "")  # tracks it no longer lists lose its title
     connection.execute("DELETE FROM release_tracks WHERE release_uri = ?", (r.uri,))
     connection.executemany(
@@ -284,7 +352,6 @@ def _remove_release(connection: sqlite3.Connection, uri: str) -> None:
 
 def _delete_release_search(connection: sqlite3.Connection, rowid: int) -> None:
     connection.execute("DELETE FROM release_search WHERE rowid = ?", (rowid,))
-    connection.execute("DELETE FROM release_fuzzy WHERE rowid = ?", (rowid,))
 
 
 def _remove_artist(connection: sqlite3.Connection, column: str, value: str) -> None:
@@ -298,7 +365,6 @@ def _remove_artist(connection: sqlite3.Connection, column: str, value: str) -> N
 
 def _delete_artist_search(connection: sqlite3.Connection, rowid: int) -> None:
     connection.execute("DELETE FROM artist_search WHERE rowid = ?", (rowid,))
-    connection.execute("DELETE FROM artist_fuzzy WHERE rowid = ?", (rowid,))
 
 
 def _upsert_artist(connection: sqlite3.Connection, a: ArtistProfile, origin: str, now: int) -> None:
@@ -337,9 +403,7 @@ def _upsert_artist(connection: sqlite3.Connection, a: ArtistProfile, origin: str
         "INSERT INTO artist_search (rowid, name, about) VALUES (?, ?, ?)",
         (rowid, a.display_name, about),
     )
-    connection.execute(
-        "INSERT INTO artist_fuzzy (rowid, name) VALUES (?, ?)", (rowid, stored_text(a.display_name))
-    )
+    _remember_words(connection, [a.display_name, about])
 
 
 def _upsert_like(connection: sqlite3.Connection, like: Like, origin: str, now: int) -> None:
@@ -411,7 +475,6 @@ def replace_local_catalog(connection: sqlite3.Connection) -> int:
     the newest event, read in the same transaction as the records."""
     local = "SELECT id FROM tracks WHERE origin = 'local'"
     connection.execute(f"DELETE FROM track_search WHERE rowid IN ({local})")  # noqa: S608
-    connection.execute(f"DELETE FROM track_fuzzy WHERE rowid IN ({local})")  # noqa: S608
     for table in ("track_credits", "track_genres", "track_tags", "track_splits"):
         connection.execute(
             f"DELETE FROM {table} WHERE track_uri IN"  # noqa: S608
@@ -423,9 +486,7 @@ def replace_local_catalog(connection: sqlite3.Connection) -> int:
     )
     for table, rows in (
         ("release_search", "releases"),
-        ("release_fuzzy", "releases"),
         ("artist_search", "artists"),
-        ("artist_fuzzy", "artists"),
     ):
         connection.execute(
             f"DELETE FROM {table} WHERE rowid IN"  # noqa: S608 - fixed names

@@ -1,0 +1,248 @@
+"""Media -> catalog: the durable jobs that turn a track's audio blob into its HLS ladder, and
+remove the ladder once no track uses the audio any more.
+
+A ladder is built in `<hls>/.partial/<hash of did>-<cid>-<random>/` and renamed into
+`<hls>/<did>/<cid>/` only when complete, so a stream exists exactly when its media row says
+`ready`; a crash leaves at most a partial directory, which the next attempt (or start) sweeps.
+Bad input fails the job for good with the reason in the media row; anything else (limits,
+disk full, a killed ffmpeg) is retried by the job queue with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from oms.db.database import Database
+from oms.db.queue import Job, JobHandler
+from oms.errors import InvalidRequest, OmsError
+from oms.events import Event
+from oms.library.index import PROCESS_MEDIA, REMOVE_MEDIA
+from oms.library.store import media as store
+from oms.media.artwork import make_artwork
+from oms.media.failures import InvalidMedia
+from oms.media.ladder import LadderOptions, MediaResult, transcode
+from oms.media.probe import AudioProbe, ProbeLimits, probe
+from oms.media.tags import read_tags
+from oms.pds.blobs import blob_path
+from oms.pds.syntax import is_valid_cid, is_valid_did
+
+__all__ = ["MediaPipeline", "MediaProgress", "media_dir"]
+
+log = logging.getLogger(__name__)
+
+_PARTIAL = ".partial"
+# Progress is written to the database at most this often (it is published on every step).
+_PROGRESS_EVERY_S = 1.0
+
+
+@dataclass(frozen=True)
+class MediaProgress(Event):
+    """The state of one audio blob's processing changed (for live progress in the portal)."""
+
+    did: str
+    cid: str
+    status: str
+    progress: float
+    error: str | None = None
+
+
+def media_dir(hls_dir: Path, did: str, cid: str) -> Path:
+    """Where the ladder of `did`'s audio `cid` lives; InvalidRequest for names that are not
+    a DID and a CID (nothing outside `hls_dir` is ever named)."""
+    if not is_valid_did(did) or not is_valid_cid(cid) or "/" in did:
+        raise InvalidRequest("not a DID and a blob CID")
+    return hls_dir / did / cid
+
+
+@dataclass
+class MediaPipeline:
+    """The job handlers of `PROCESS_MEDIA` and `REMOVE_MEDIA` for one node."""
+
+    db: Database
+    blobs_dir: Path
+    hls_dir: Path
+    ffmpeg: Path
+    probe_limits: ProbeLimits
+    ladder: LadderOptions
+
+    def handlers(self) -> dict[str, JobHandler]:
+        return {PROCESS_MEDIA: self.process, REMOVE_MEDIA: self.remove}
+
+    async def process(self, job: Job) -> None:
+        did, cid = str(job.payload["did"]), str(job.payload["cid"])
+        final = media_dir(self.hls_dir, did, cid)
+        state = await store.status_of(self.db, did, cid)
+        if state is None:
+            return  # no track uses the audio any more
+        if state == "ready" and final.is_dir():
+            return
+        await self._set(did, cid, "processing", 0.0)
+        partial = self._fresh_partial(did, cid)
+        last_try = job.attempts >= job.max_attempts
+        try:
+            result, probed, cover = await self._build(did, cid, partial)
+            await asyncio.to_thread(_place, partial, final)
+        except InvalidMedia as e:
+            await self._fail(did, cid, e.message)
+            raise
+        except (OmsError, OSError) as e:
+            reason = e.message if isinstance(e, OmsError) else (e.strerror or str(e))
+            if last_try:
+                await self._fail(did, cid, reason)
+            else:
+                await self._set(did, cid, "queued", 0.0, error=f"will retry: {reason}")
+            raise
+        finally:
+            await asyncio.to_thread(shutil.rmtree, partial, True)
+        await store.mark_ready(
+            self.db, did, cid, _ready_fields(result, probed, cover), int(time.time() * 1000)
+        )
+        self.db.bus.publish(MediaProgress(did, cid, "ready", 100.0))
+        log.info("media %s/%s ready: %d renditions", did, cid, len(result.renditions))
+
+    async def _build(
+        self, did: str, cid: str, partial: Path
+    ) -> tuple[MediaResult, AudioProbe, bool]:
+        source = blob_path(self.blobs_dir, cid)
+        if not source.is_file():
+            raise InvalidMedia(f"the audio blob {cid} is not on this node")
+        probed = await probe(self.ffmpeg, source, limits=self.probe_limits)
+        latest = [0.0]
+
+        def on_progress(percent: float) -> None:
+            latest[0] = percent
+            self.db.bus.publish(MediaProgress(did, cid, "processing", round(percent, 1)))
+
+        async def save_progress() -> None:
+            saved = 0.0
+            while True:
+                await asyncio.sleep(_PROGRESS_EVERY_S)
+                if latest[0] != saved:
+                    saved = latest[0]
+                    await store.set_progress(self.db, did, cid, saved)
+
+        saver = asyncio.create_task(save_progress(), name=f"media-progress-{cid}")
+        try:
+            result = await transcode(
+                self.ffmpeg, source, partial, probe=probed, options=self.ladder,
+                on_progress=on_progress,
+            )  # fmt: skip
+        finally:
+            saver.cancel()
+            await asyncio.gather(saver, return_exceptions=True)
+        cover = False
+        if probed.has_cover:
+            cover = await asyncio.to_thread(_embedded_cover, source, partial)
+        return result, probed, cover
+
+    def _fresh_partial(self, did: str, cid: str) -> Path:
+        # Named without the DID: ffmpeg's muxers read '%' (as in did:web:host%3A8000) in
+        # output names as a pattern.
+        folder = self.hls_dir / _PARTIAL
+        owner = hashlib.sha256(did.encode()).hexdigest()[:16]
+        for stale in folder.glob(f"{owner}-{cid}-*"):  # left by a crash of an earlier attempt
+            shutil.rmtree(stale, ignore_errors=True)
+        partial = folder / f"{owner}-{cid}-{secrets.token_hex(4)}"
+        partial.mkdir(parents=True)
+        return partial
+
+    async def _set(
+        self, did: str, cid: str, status: str, progress: float, *, error: str | None = None
+    ) -> None:
+        await store.set_status(self.db, did, cid, status, progress, error, int(time.time() * 1000))
+        self.db.bus.publish(MediaProgress(did, cid, status, progress, error))
+
+    async def _fail(self, did: str, cid: str, reason: str) -> None:
+        log.warning("media %s/%s failed: %s", did, cid, reason)
+        await self._set(did, cid, "failed", 0.0, error=reason)
+
+    async def remove(self, job: Job) -> None:
+        did, cid = str(job.payload["did"]), str(job.payload["cid"])
+        if await store.status_of(self.db, did, cid) is not None:
+            return  # a track uses the audio again: its ladder stays
+        await asyncio.to_thread(_remove_tree, media_dir(self.hls_dir, did, cid))
+
+    def sweep_partials(self) -> int:
+        """At start: remove partial ladders left by a crash (their jobs build them anew)."""
+        root = self.hls_dir / _PARTIAL
+        count = 0
+        if root.is_dir():
+            for partial in root.iterdir():
+                shutil.rmtree(partial, ignore_errors=True)
+                count += 1
+        return count
+
+
+def _embedded_cover(source: Path, out_dir: Path) -> bool:
+    """The audio file's embedded picture as artwork sizes in `out_dir/cover/`, if readable."""
+    tags = read_tags(source)
+    if tags.cover is None:
+        return False
+    try:
+        make_artwork(tags.cover.data, out_dir / "cover")
+    except InvalidMedia as e:
+        log.info("embedded picture of %s skipped: %s", source.name, e.message)
+        return False
+    return True
+
+
+def _place(partial: Path, final: Path) -> None:
+    """Move a complete ladder into place (replacing one left by an interrupted attempt)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        _remove_tree(final)
+    os.rename(partial, final)
+    fd = os.open(final.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(folder: Path) -> None:
+    # Renamed away first, so no reader ever sees half a ladder.
+    if not folder.exists():
+        return
+    doomed = folder.with_name(f"{folder.name}.removing-{secrets.token_hex(4)}")
+    os.rename(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _ready_fields(result: MediaResult, probed: AudioProbe, cover: bool) -> store.ReadyMedia:
+    return store.ReadyMedia(
+        codec=probed.codec,
+        lossless=result.lossless,
+        sample_rate=probed.sample_rate,
+        channels=probed.channels,
+        duration_ms=result.duration_ms,
+        loudness_lufs=_finite(result.loudness.integrated_lufs),
+        true_peak_dbtp=_finite(result.loudness.true_peak_dbtp),
+        gain_db=_finite(result.gain_db),
+        renditions=json.dumps(
+            [
+                {
+                    "name": r.name,
+                    "codec": r.codecs,
+                    "bitrate": r.nominal_bitrate,
+                    "bandwidth": r.bandwidth,
+                    "averageBandwidth": r.average_bandwidth,
+                }
+                for r in result.renditions
+            ]
+        ),
+        has_cover=cover,
+    )

@@ -1,0 +1,145 @@
+"""The media pipeline behind a track record: a real upload over XRPC becomes a complete HLS
+ladder (and only a complete one), bad audio fails with its reason and leaves nothing, and
+the ladder goes when no track uses the audio any more."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from oms.app import create_app
+from oms.media.ffmpeg_binary import locate_ffmpeg
+from tests.conftest import make_settings
+
+X = "/xrpc/com.atproto."
+
+
+@pytest.fixture(scope="module")
+def flac(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    path = tmp_path_factory.mktemp("audio") / "tone.flac"
+    subprocess.run(
+        [
+            str(locate_ffmpeg().path), "-v", "error", "-f", "lavfi",
+            "-i", "sine=frequency=440:duration=8:sample_rate=44100", "-ac", "2", str(path),
+        ],
+        check=True,
+    )  # fmt: skip
+    return path.read_bytes()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    data_dir = tmp_path / "data"
+    settings = make_settings(data_dir, pds__open_signup=True)
+    with TestClient(create_app(settings)) as client:
+        yield client, data_dir
+
+
+def _media(data_dir: Path) -> list[tuple[Any, ...]]:
+    connection = sqlite3.connect(f"{(data_dir / 'oms.sqlite3').as_uri()}?mode=ro", uri=True)
+    try:
+        return connection.execute("SELECT status, error, audio_cid FROM media").fetchall()
+    finally:
+        connection.close()
+
+
+def _wait(data_dir: Path, done: Any, seconds: float = 60) -> list[tuple[Any, ...]]:
+    started = time.monotonic()
+    while True:
+        rows = _media(data_dir)
+        if done(rows):
+            return rows
+        assert time.monotonic() - started < seconds, f"media still {rows}"
+        time.sleep(0.1)
+
+
+def _publish(client: TestClient, audio: bytes, title: str) -> tuple[str, dict[str, str], str]:
+    signed_up = client.post(
+        X + "server.createAccount", json={"handle": "ada.localhost", "password": "correct horse"}
+    ).json()
+    did, auth = signed_up["did"], {"Authorization": f"Bearer {signed_up['accessJwt']}"}
+    blob = client.post(
+        X + "repo.uploadBlob", content=audio, headers={**auth, "Content-Type": "audio/flac"}
+    ).json()["blob"]
+    record = {
+        "$type": "fm.oms.track",
+        "title": title,
+        "artists": [{"name": "Ada", "did": did, "role": "primary"}],
+        "audio": blob,
+        "license": "cc-by-4.0",
+        "visibility": "public",
+        "createdAt": "2024-05-01T12:00:00.000Z",
+    }
+    created = client.post(
+        X + "repo.createRecord",
+        headers=auth,
+        json={"repo": did, "collection": "fm.oms.track", "record": record},
+    )
+    assert created.status_code == 200, created.text
+    return did, auth, created.json()["uri"]
+
+
+@pytest.mark.slow
+def test_a_track_record_becomes_a_complete_ladder_and_goes_with_its_last_track(
+    node: tuple[TestClient, Path], flac: bytes
+) -> None:
+    client, data_dir = node
+    did, auth, uri = _publish(client, flac, "Tone")
+    rows = _wait(data_dir, lambda rows: rows and rows[0][0] in ("ready", "failed"))
+    assert rows[0][:2] == ("ready", None)
+    cid = rows[0][2]
+    ladder = data_dir / "hls" / did / cid
+    assert (ladder / "master.m3u8").is_file()
+    assert (ladder / "waveform.json").is_file()
+    names = sorted(p.name for p in ladder.iterdir() if p.is_dir())
+    assert names == ["aac128", "aac256", "aac64", "flac"]  # a lossless source gets FLAC
+    assert not list((data_dir / "hls" / ".partial").rglob("*.m4s"))
+
+    view = client.get("/xrpc/fm.oms.catalog.getTrack", params={"uri": uri}).json()["track"]
+    assert view["streamUrl"].endswith(f"/hls/{did}/{cid}/master.m3u8")
+    # ffmpeg's sine is at -18 dBFS: players are told to raise it to -14 LUFS, as far as the
+    # true peak allows (-1 dBTP).
+    loudness = view["loudness"]
+    expected = min(
+        -14_000 - loudness["integratedMilliLufs"], -1_000 - loudness["truePeakMilliDbtp"]
+    )
+    assert loudness["gainMilliDb"] == pytest.approx(expected, abs=2)
+    assert loudness["gainMilliDb"] > 0
+    assert view["waveformUrl"].endswith(f"/hls/{did}/{cid}/waveform.json")
+
+    rkey = uri.rsplit("/", 1)[1]
+    deleted = client.post(
+        X + "repo.deleteRecord",
+        headers=auth,
+        json={"repo": did, "collection": "fm.oms.track", "rkey": rkey},
+    )
+    assert deleted.status_code == 200
+    _wait(data_dir, lambda rows: rows == [])
+    started = time.monotonic()
+    while ladder.exists():
+        assert time.monotonic() - started < 10, "the unused ladder was not removed"
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_truncated_audio_fails_with_its_reason_and_leaves_nothing(
+    node: tuple[TestClient, Path], flac: bytes
+) -> None:
+    client, data_dir = node
+    did, _, uri = _publish(client, flac[: len(flac) // 2], "Half A Tone")
+    rows = _wait(data_dir, lambda rows: rows and rows[0][0] in ("ready", "failed"))
+    status, error, cid = rows[0]
+    assert status == "failed"
+    assert "truncated" in error
+    assert not (data_dir / "hls" / did / cid).exists()
+    assert not any((data_dir / "hls" / ".partial").rglob("*.*"))
+    view = client.get("/xrpc/fm.oms.catalog.getTrack", params={"uri": uri}).json()["track"]
+    assert "streamUrl" not in view
+    assert client.get("/healthz").status_code == 200  # the node keeps serving
