@@ -200,3 +200,21 @@ def _iso(moment: datetime) -> str:
 def test_fts_queries_quote_every_word() -> None:
     assert fts_query('beat "it" NEAR(x) -y*') == '"beat" "it" "NEAR" "x" "y"*'
     assert fts_query("🎵 * -") is None
+
+
+async def test_relevance_pages_cover_every_match_once_and_skip_unlisted(catalog: Catalog) -> None:
+    did = await catalog.account("echo")
+    # 60 unlisted matches rank before the public ones (the same score; older rows first):
+    # the cheap top-of-the-ranking pass finds no public one and the exact query takes over.
+    for n in range(60):
+        await catalog.track(did, f"Echo {n}", visibility="unlisted")
+    public = [await catalog.track(did, f"Echo {n}") for n in range(30)]
+    await catalog.indexer.catch_up()
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        views, cursor = await search_tracks(catalog.db, q="echo", limit=7, cursor=cursor)
+        seen += [v.uri for v in views]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(public)

@@ -107,7 +107,7 @@ def _stats(sort: SortOrder) -> str:
 
 def _order(sort: SortOrder, *, ranked: bool) -> str:
     if sort == "relevance" and ranked:
-        return f"score, {_NEWEST}"
+        return "score, t.id"  # ties in index order, the same order `_top_ranked` uses
     return _ORDERS.get(sort, "") + _NEWEST
 
 
@@ -124,13 +124,31 @@ async def fts_track_ids(
     limit: int,
     offset: int,
 ) -> list[int]:
-    params: dict[str, Any] = {"match": match, "limit": limit, "offset": offset}
     bm25 = ", ".join(str(float(w)) for w in weights)
+    if sort == "relevance" and filters == TrackFilters():
+        found = await _top_ranked(db, match, bm25, limit, offset)
+        if len(found) == limit:
+            return found
+        # Short: the end of the matches, or many unlisted ones among them; ask exactly.
+    params: dict[str, Any] = {"match": match, "limit": limit, "offset": offset}
     sql = (
         f"SELECT t.id, bm25(track_search, {bm25}) AS score"  # noqa: S608 - fixed fragments
         f" FROM track_search JOIN tracks t ON t.id = track_search.rowid{_stats(sort)}"
         f" WHERE track_search MATCH :match AND {_where(filters, params)}"
         f" ORDER BY {_order(sort, ranked=True)} LIMIT :limit OFFSET :offset"
+    )
+    return await _ids(db, sql, params)
+
+
+async def _top_ranked(db: Database, match: str, bm25: str, limit: int, offset: int) -> list[int]:
+    """The page by relevance from the best-ranked matches alone: ranking inside the FTS
+    table is much cheaper than ranking joined rows, and the page only needs the top."""
+    params = {"match": match, "top": 2 * (offset + limit) + 50, "limit": limit, "offset": offset}
+    sql = (
+        f"SELECT t.id FROM (SELECT rowid, bm25(track_search, {bm25}) AS score"  # noqa: S608
+        " FROM track_search WHERE track_search MATCH :match ORDER BY score, rowid LIMIT :top)"
+        " AS best JOIN tracks t ON t.id = best.rowid WHERE t.visibility = 'public'"
+        " ORDER BY best.score, best.rowid LIMIT :limit OFFSET :offset"
     )
     return await _ids(db, sql, params)
 
