@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
+from urllib.parse import quote
 
 from oms.errors import InvalidRequest, NotFound
 from oms.library import catalog, discovery, search
 from oms.library.records import Credit
 from oms.library.search import SortOrder
 from oms.library.store.writes import LOCAL
+from oms.library.streams import STREAM_KEY_NAME, sign_stream
 from oms.library.views import ArtistView, ReleaseView, TrackView
 from oms.pds.accounts import get_account
 from oms.pds.syntax import format_datetime
@@ -43,6 +45,7 @@ class _Views:
 
     def __init__(self, call: XrpcCall) -> None:
         self.public_url = call.context.settings.public_url
+        self.keys = call.context.keys
 
     def service(self, origin: str) -> str:
         return self.public_url if origin == LOCAL else origin
@@ -53,7 +56,7 @@ class _Views:
     def artwork(self, origin: str, did: str, cid: str | None) -> JsonObject | None:
         if cid is None:
             return None
-        base = f"{self.service(origin)}/img/{did}/{cid}"
+        base = f"{self.service(origin)}/img/{_in_path(did)}/{cid}"
         return {name: f"{base}/{px}.jpg" for name, px in ARTWORK_SIZES.items()}
 
     def track(self, t: TrackView) -> JsonObject:
@@ -81,10 +84,16 @@ class _Views:
             out["releaseDate"] = format_datetime(t.release_date)
         _put(out, "artwork", self.artwork(t.origin, t.did, t.artwork_cid) or self.cover(t))
         if t.streamable:
-            media = f"{self.service(t.origin)}/hls/{t.did}/{t.audio_cid}"
-            out["streamUrl"] = f"{media}/master.m3u8"
+            media = f"{self.service(t.origin)}/hls/{_in_path(t.did)}/{t.audio_cid}"
+            # An unlisted track's address carries a signed, expiring token: having its view
+            # (its AT-URI) is what lets one listen.
+            signed = ""
+            if t.visibility == "unlisted" and t.origin == LOCAL:
+                secret = self.keys.secret(STREAM_KEY_NAME)
+                signed = f"?t={sign_stream(secret, t.did, t.audio_cid)}"
+            out["streamUrl"] = f"{media}/master.m3u8{signed}"
             if t.media_status == "ready":
-                out["waveformUrl"] = f"{media}/waveform.json"
+                out["waveformUrl"] = f"{media}/waveform.json{signed}"
         if t.gain_db is not None:
             # The data model has no floats: thousandths, as integers.
             loudness: JsonObject = {"gainMilliDb": _milli(t.gain_db)}
@@ -97,7 +106,7 @@ class _Views:
         """The picture embedded in the audio file, as the media pipeline sized it."""
         if not t.has_cover:
             return None
-        base = f"{self.service(t.origin)}/hls/{t.did}/{t.audio_cid}/cover"
+        base = f"{self.service(t.origin)}/hls/{_in_path(t.did)}/{t.audio_cid}/cover"
         return {name: f"{base}/{px}.jpg" for name, px in ARTWORK_SIZES.items()}
 
     def tracks(self, views: Sequence[TrackView]) -> list[JsonObject]:
@@ -141,6 +150,11 @@ class _Views:
         _put(out, "avatar", self.artwork(a.origin, a.did, a.avatar_cid))
         _put(out, "banner", self.artwork(a.origin, a.did, a.banner_cid))
         return out
+
+
+def _in_path(did: str) -> str:
+    # A did:web with a port holds "%3A", which a URL path must escape to mean itself.
+    return quote(did, safe=":")
 
 
 def _milli(value: float | None) -> int | None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import m3u8
 import pytest
 from starlette.testclient import TestClient
 
@@ -60,7 +61,41 @@ def _wait(data_dir: Path, done: Any, seconds: float = 60) -> list[tuple[Any, ...
         time.sleep(0.1)
 
 
-def _publish(client: TestClient, audio: bytes, title: str) -> tuple[str, dict[str, str], str]:
+def _serves_the_ladder(client: TestClient, stream_url: str) -> None:
+    """What a player (and a CDN) sees: the master and media playlists parse, every address in
+    them answers, segments take Range requests, and every file may be cached for good."""
+    master_url = stream_url.removeprefix("http://localhost:8000")
+    answer = client.get(master_url, headers={"Accept-Encoding": "gzip"})
+    assert answer.status_code == 200, f"{master_url}: {answer.text}"
+    assert answer.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert answer.headers["content-encoding"] == "gzip"
+    assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert answer.headers["access-control-allow-origin"] == "*"
+    master = m3u8.loads(answer.text)
+    assert master.is_variant
+    base = master_url.rsplit("/", 1)[0]
+    for variant in master.playlists:
+        media = m3u8.loads(client.get(f"{base}/{variant.uri}").text)
+        folder = variant.uri.rsplit("/", 1)[0]
+        served = sum(len(client.get(f"{base}/{folder}/{s.uri}").content) for s in media.segments)
+        init = client.get(f"{base}/{folder}/{media.segment_map[0].uri}")
+        assert init.status_code == 200
+        seconds = sum(s.duration for s in media.segments)
+        measured = (served + len(init.content)) * 8 / seconds
+        assert abs(variant.stream_info.average_bandwidth - measured) <= 0.1 * measured
+    first = f"{base}/aac128/seg-00001.m4s"
+    part = client.get(first, headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206
+    assert len(part.content) == 100
+    assert client.head(first).status_code == 200
+    assert client.get(f"{base}/../../etc/passwd").status_code == 404
+    assert client.get(f"{base}/aac128/other.bin").status_code == 404
+    assert client.options(first).headers["access-control-allow-headers"] == "Range"
+
+
+def _publish(
+    client: TestClient, audio: bytes, title: str, visibility: str = "public"
+) -> tuple[str, dict[str, str], str]:
     signed_up = client.post(
         X + "server.createAccount", json={"handle": "ada.localhost", "password": "correct horse"}
     ).json()
@@ -74,7 +109,7 @@ def _publish(client: TestClient, audio: bytes, title: str) -> tuple[str, dict[st
         "artists": [{"name": "Ada", "did": did, "role": "primary"}],
         "audio": blob,
         "license": "cc-by-4.0",
-        "visibility": "public",
+        "visibility": visibility,
         "createdAt": "2024-05-01T12:00:00.000Z",
     }
     created = client.post(
@@ -103,7 +138,8 @@ def test_a_track_record_becomes_a_complete_ladder_and_goes_with_its_last_track(
     assert not list((data_dir / "hls" / ".partial").rglob("*.m4s"))
 
     view = client.get("/xrpc/fm.oms.catalog.getTrack", params={"uri": uri}).json()["track"]
-    assert view["streamUrl"].endswith(f"/hls/{did}/{cid}/master.m3u8")
+    in_path = did.replace("%", "%25")  # did:web:ada.localhost%3A8000, escaped in a URL
+    assert view["streamUrl"].endswith(f"/hls/{in_path}/{cid}/master.m3u8")
     # ffmpeg's sine is at -18 dBFS: players are told to raise it to -14 LUFS, as far as the
     # true peak allows (-1 dBTP).
     loudness = view["loudness"]
@@ -112,7 +148,9 @@ def test_a_track_record_becomes_a_complete_ladder_and_goes_with_its_last_track(
     )
     assert loudness["gainMilliDb"] == pytest.approx(expected, abs=2)
     assert loudness["gainMilliDb"] > 0
-    assert view["waveformUrl"].endswith(f"/hls/{did}/{cid}/waveform.json")
+    assert view["waveformUrl"].endswith(f"/hls/{in_path}/{cid}/waveform.json")
+
+    _serves_the_ladder(client, view["streamUrl"])
 
     rkey = uri.rsplit("/", 1)[1]
     deleted = client.post(
@@ -143,3 +181,30 @@ def test_truncated_audio_fails_with_its_reason_and_leaves_nothing(
     view = client.get("/xrpc/fm.oms.catalog.getTrack", params={"uri": uri}).json()["track"]
     assert "streamUrl" not in view
     assert client.get("/healthz").status_code == 200  # the node keeps serving
+
+
+@pytest.mark.slow
+def test_an_unlisted_stream_needs_its_signed_address(
+    node: tuple[TestClient, Path], flac: bytes
+) -> None:
+    client, data_dir = node
+    _, _, uri = _publish(client, flac, "Secret Tone", visibility="unlisted")
+    _wait(data_dir, lambda rows: rows and rows[0][0] == "ready")
+    view = client.get("/xrpc/fm.oms.catalog.getTrack", params={"uri": uri}).json()["track"]
+    signed = view["streamUrl"].removeprefix("http://localhost:8000")
+    bare, _, token = signed.partition("?t=")
+    assert token
+    assert client.get(bare).status_code == 403
+    assert client.get(f"{bare}?t=1.forged").status_code == 403
+    master = client.get(signed)
+    assert master.status_code == 200
+    assert master.headers["cache-control"].startswith("private")
+    variant = next(line for line in master.text.splitlines() if line.endswith(f"?t={token}"))
+    base = bare.rsplit("/", 1)[0]
+    media = client.get(f"{base}/{variant}")
+    assert media.status_code == 200
+    segment = next(line for line in media.text.splitlines() if ".m4s" in line)
+    assert segment.endswith(f"?t={token}")
+    folder = variant.split("/", 1)[0]
+    assert client.get(f"{base}/{folder}/{segment}").status_code == 200
+    assert client.get(f"{base}/{folder}/{segment.split('?')[0]}").status_code == 403

@@ -1,0 +1,125 @@
+"""`/hls/<did>/<audio blob CID>/…`: the HLS ladder, waveform and embedded cover of a track's
+audio, served straight from the data directory.
+
+Everything under an address is immutable (the CID names the audio), so public files are
+cached for a year; playlists are gzipped for clients that accept it; segments answer Range
+requests; any origin may fetch (other nodes' players stream from here). Audio that only
+unlisted tracks use needs the signed `t` parameter its track view carries; its playlists are
+rewritten so every address inside carries it too.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+
+from oms.context import AppContext
+from oms.errors import InvalidRequest
+from oms.library.ingest import media_dir
+from oms.library.streams import STREAM_KEY_NAME, stream_access, valid_stream_token
+
+__all__ = ["hls_file", "hls_preflight"]
+
+_FILE = re.compile(
+    r"master\.m3u8|waveform\.json|cover/(?:64|300|600|1200)\.jpg"
+    r"|(?:aac64|aac128|aac256|flac)/(?:index\.m3u8|init\.mp4|seg-\d{1,6}\.m4s)"
+)
+_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "audio/mp4",
+    ".mp4": "audio/mp4",
+    ".json": "application/json",
+    ".jpg": "image/jpeg",
+}
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
+}
+_PUBLIC_CACHE = "public, max-age=31536000, immutable"
+_PRIVATE_CACHE = "private, max-age=3600"
+
+
+def _not_found(message: str) -> JSONResponse:
+    return JSONResponse({"error": "NotFound", "message": message}, 404, headers=_CORS)
+
+
+def _cover(folder: Path, name: str) -> Path:
+    """Covers are never upscaled: a size the picture is too small for is served as the
+    largest size there is."""
+    wanted = folder / name
+    if wanted.is_file() or not name.startswith("cover/"):
+        return wanted
+    sizes = sorted((int(p.stem), p) for p in (folder / "cover").glob("*.jpg") if p.stem.isdigit())
+    return sizes[-1][1] if sizes else wanted
+
+
+def _with_token(playlist: str, token: str) -> str:
+    lines = []
+    for line in playlist.splitlines():
+        if line and not line.startswith("#"):
+            line = f"{line}?t={token}"
+        elif 'URI="' in line:
+            line = re.sub(r'URI="([^"?]+)"', rf'URI="\1?t={token}"', line)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+async def hls_file(request: Request) -> Response:
+    context: AppContext = request.state.context
+    did, cid, name = (request.path_params[k] for k in ("did", "cid", "path"))
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw.count(b"/") >= 3:
+        # A did:web with a port holds "%3A": read it from the undecoded path, where it is
+        # escaped as "%253A", so no layer's decoding can turn it into a colon.
+        did = unquote(raw.split(b"/")[2].decode("ascii", "replace"))
+    if not _FILE.fullmatch(name):
+        return _not_found(f"no such stream file: {name}")
+    try:
+        folder = media_dir(context.hls_dir, did, cid)
+    except InvalidRequest as e:
+        return _not_found(e.message)
+    access = await stream_access(context.db, did, cid)
+    if access is None:
+        return _not_found("no stream for this audio (not ready, or no track uses it)")
+    token = request.query_params.get("t", "")
+    if access == "unlisted":
+        secret = context.keys.secret(STREAM_KEY_NAME)
+        if not valid_stream_token(secret, did, cid, token):
+            return JSONResponse(
+                {"error": "Forbidden", "message": "this stream needs a valid, unexpired address"},
+                403,
+                headers=_CORS,
+            )
+    path = _cover(folder, name)
+    if not path.is_file():
+        return _not_found(f"no such stream file: {name}")
+    suffix = path.suffix
+    headers = {**_CORS, "Cache-Control": _PUBLIC_CACHE if access == "public" else _PRIVATE_CACHE}
+    if suffix == ".m3u8":
+        text = path.read_text(encoding="utf-8")
+        if access == "unlisted":
+            text = _with_token(text, token)
+        body = text.encode("utf-8")
+        headers["Vary"] = "Accept-Encoding"
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = gzip.compress(body, mtime=0)
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=_TYPES[suffix], headers=headers)
+    return FileResponse(path, media_type=_TYPES[suffix], headers=headers)
+
+
+async def hls_preflight(request: Request) -> Response:
+    return Response(
+        status_code=204,
+        headers={
+            **_CORS,
+            "Access-Control-Allow-Methods": "GET, HEAD, OPTIONS",
+            "Access-Control-Allow-Headers": "Range",
+            "Access-Control-Max-Age": "86400",
+        },
+    )
