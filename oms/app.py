@@ -46,6 +46,7 @@ def routes() -> list[BaseRoute]:
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
         Route("/hls/{did}/{cid}/{path:path}", streams.hls_file, methods=["GET", "HEAD"]),
         Route("/hls/{did}/{cid}/{path:path}", streams.hls_preflight, methods=["OPTIONS"]),
+        Route("/img/{did}/{cid}/{size}.jpg", streams.image, methods=["GET", "HEAD"]),
         *xrpc.routes(),
     ]
 

@@ -1,5 +1,6 @@
 """`/hls/<did>/<audio blob CID>/…`: the HLS ladder, waveform and embedded cover of a track's
-audio, served straight from the data directory.
+audio, served straight from the data directory; and `/img/<did>/<cid>/<px>.jpg`, the sized
+artwork of catalog entries.
 
 Everything under an address is immutable (the CID names the audio), so public files are
 cached for a year; playlists are gzipped for clients that accept it; segments answer Range
@@ -20,10 +21,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 
 from oms.context import AppContext
 from oms.errors import InvalidRequest
+from oms.library.images import artwork_referenced, sized_artwork
 from oms.library.ingest import media_dir
 from oms.library.streams import STREAM_KEY_NAME, stream_access, valid_stream_token
+from oms.pds.syntax import is_valid_cid
 
-__all__ = ["hls_file", "hls_preflight"]
+__all__ = ["hls_file", "hls_preflight", "image"]
 
 _FILE = re.compile(
     r"master\.m3u8|waveform\.json|cover/(?:64|300|600|1200)\.jpg"
@@ -41,7 +44,18 @@ _CORS = {
     "Access-Control-Expose-Headers": "Content-Length, Content-Range, ETag",
 }
 _PUBLIC_CACHE = "public, max-age=31536000, immutable"
+_IMAGE_SIZES = {"64", "300", "600", "1200"}
 _PRIVATE_CACHE = "private, max-age=3600"
+
+
+def _did_of(request: Request) -> str:
+    """The DID segment of /hls/… or /img/…. A did:web with a port holds "%3A": it is read
+    from the undecoded path, where it is escaped as "%253A", so no layer's decoding can turn
+    it into a colon."""
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw.count(b"/") >= 3:
+        return unquote(raw.split(b"/")[2].decode("ascii", "replace"))
+    return str(request.path_params["did"])
 
 
 def _not_found(message: str) -> JSONResponse:
@@ -71,12 +85,7 @@ def _with_token(playlist: str, token: str) -> str:
 
 async def hls_file(request: Request) -> Response:
     context: AppContext = request.state.context
-    did, cid, name = (request.path_params[k] for k in ("did", "cid", "path"))
-    raw = request.scope.get("raw_path")
-    if isinstance(raw, bytes) and raw.count(b"/") >= 3:
-        # A did:web with a port holds "%3A": read it from the undecoded path, where it is
-        # escaped as "%253A", so no layer's decoding can turn it into a colon.
-        did = unquote(raw.split(b"/")[2].decode("ascii", "replace"))
+    did, cid, name = _did_of(request), request.path_params["cid"], request.path_params["path"]
     if not _FILE.fullmatch(name):
         return _not_found(f"no such stream file: {name}")
     try:
@@ -111,6 +120,21 @@ async def hls_file(request: Request) -> Response:
             headers["Content-Encoding"] = "gzip"
         return Response(body, media_type=_TYPES[suffix], headers=headers)
     return FileResponse(path, media_type=_TYPES[suffix], headers=headers)
+
+
+async def image(request: Request) -> Response:
+    """`/img/<did>/<cid>/<px>.jpg`: a catalog entry's artwork, sized."""
+    context: AppContext = request.state.context
+    did, cid, size = _did_of(request), request.path_params["cid"], request.path_params["size"]
+    if size not in _IMAGE_SIZES or not is_valid_cid(cid) or "/" in cid:
+        return _not_found("no such image size or blob")
+    if not await artwork_referenced(context.db, did, cid):
+        return _not_found("no catalog entry uses this image")
+    path = await sized_artwork(context.blobs_dir, context.data_dir / "img", cid, int(size))
+    if path is None:
+        return _not_found("the blob is not a usable image")
+    headers = {**_CORS, "Cache-Control": _PUBLIC_CACHE}
+    return FileResponse(path, media_type="image/jpeg", headers=headers)
 
 
 async def hls_preflight(request: Request) -> Response:

@@ -4,6 +4,7 @@ the ladder goes when no track uses the audio any more."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import subprocess
 import time
@@ -13,6 +14,8 @@ from typing import Any
 
 import m3u8
 import pytest
+from mutagen.flac import FLAC, Picture
+from PIL import Image
 from starlette.testclient import TestClient
 
 from oms.app import create_app
@@ -208,3 +211,28 @@ def test_an_unlisted_stream_needs_its_signed_address(
     folder = variant.split("/", 1)[0]
     assert client.get(f"{base}/{folder}/{segment}").status_code == 200
     assert client.get(f"{base}/{folder}/{segment.split('?')[0]}").status_code == 403
+
+
+@pytest.mark.slow
+def test_the_picture_embedded_in_the_audio_becomes_the_tracks_artwork(
+    node: tuple[TestClient, Path], flac: bytes, tmp_path: Path
+) -> None:
+    client, data_dir = node
+    tagged = tmp_path / "tagged.flac"
+    tagged.write_bytes(flac)
+    cover = io.BytesIO()
+    Image.new("RGB", (400, 400), (10, 120, 200)).save(cover, "JPEG")
+    picture = Picture()
+    picture.type, picture.mime, picture.data = 3, "image/jpeg", cover.getvalue()
+    audio = FLAC(tagged)
+    audio.add_picture(picture)
+    audio.save()
+    _, _, uri = _publish(client, tagged.read_bytes(), "Covered Tone")
+    rows = _wait(data_dir, lambda rows: rows and rows[0][0] in ("ready", "failed"))
+    assert rows[0][:2] == ("ready", None)
+    view = client.get("/xrpc/fm.oms.catalog.getTrack", params={"uri": uri}).json()["track"]
+    small = client.get(view["artwork"]["small"].removeprefix("http://localhost:8000"))
+    assert small.status_code == 200
+    assert Image.open(io.BytesIO(small.content)).size == (300, 300)
+    large = client.get(view["artwork"]["large"].removeprefix("http://localhost:8000"))
+    assert Image.open(io.BytesIO(large.content)).size == (300, 300)  # never upscaled

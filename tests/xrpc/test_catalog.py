@@ -4,6 +4,7 @@ found by search, browsing and discovery, and bad input is a clear 400 or 404."""
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import time
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from starlette.testclient import TestClient
 
 from oms.app import create_app
@@ -95,9 +97,11 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
         koze, koze_auth = _sign_up(client, "koze")
         fans = [_sign_up(client, f"fan{i}") for i in range(3)]
         audio = {}
+        picture = io.BytesIO()
+        Image.new("RGB", (800, 800), (200, 40, 90)).save(picture, "JPEG")
         artwork = client.post(
             X + "repo.uploadBlob",
-            content=b"\xff\xd8\xff\xe0" + bytes(64),
+            content=picture.getvalue(),
             headers={**bjork_auth, "Content-Type": "image/jpeg"},
         ).json()["blob"]
         for did, auth in ((bjork, bjork_auth), (koze, koze_auth)):
@@ -355,3 +359,22 @@ def test_discovery_trending_similar_and_radio(node: Node) -> None:
     seeded = node.get("getRadio", track=node.uris["joga"], limit=3)
     assert "Jóga" not in _titles(seeded)
     assert "cursor" in seeded
+
+
+def test_artwork_is_served_in_sizes_never_upscaled(node: Node) -> None:
+    joga = node.get("getTrack", uri=node.uris["joga"])["track"]
+    local = {k: v.removeprefix("http://localhost:8000") for k, v in joga["artwork"].items()}
+    medium = node.client.get(local["medium"])
+    assert medium.status_code == 200
+    assert medium.headers["content-type"] == "image/jpeg"
+    assert medium.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert Image.open(io.BytesIO(medium.content)).size == (600, 600)
+    # The picture is 800 px: "large" (1200) is the largest copy there is, not an upscale.
+    large = node.client.get(local["large"])
+    assert Image.open(io.BytesIO(large.content)).size == (600, 600)
+    assert Image.open(io.BytesIO(node.client.get(local["thumb"]).content)).size == (64, 64)
+    # Only images a catalog entry uses are served, in the sizes of the lexicon.
+    audio_cid = "bafkreidovowin34rac7ckdqel4t5eorwpq3rzllt7pipihljcnnupznioq"
+    other = local["medium"].rsplit("/", 2)[0] + f"/{audio_cid}/600.jpg"
+    assert node.client.get(other).status_code == 404
+    assert node.client.get(local["medium"].replace("/600.jpg", "/601.jpg")).status_code == 404
