@@ -72,7 +72,8 @@ def make_artwork(
     *,
     max_pixels: int = MAX_ARTWORK_PIXELS,
 ) -> list[Path]:
-    """Write `{size}.jpg` into `out_dir` (made if missing) for each size, fitted within size x size (aspect kept).
+    """Write `{size}.jpg` into `out_dir` (made if missing) for each size, fitted within
+    size x size (aspect kept).
 
     Sizes larger than the source are skipped rather than upscaled, except the smallest size,
     which is always written. Returns the paths written, largest first. InvalidMedia when the
