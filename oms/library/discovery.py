@@ -177,7 +177,7 @@ async def _radio_pool(
     if track:
         await _require_track(db, track)
         ids = await _neighbour_ids(db, track, _RADIO_POOL)
-        # The nearest weigh most: the first neighbour counts as much as the whole tail.
+        # Nearer neighbours weigh more: 1, 1/2, 1/3, ... by rank.
         return f"track:{track}", [(i, 1.0 / (1 + rank)) for rank, i in enumerate(ids)]
     key = fold((genre or "").strip())
     if not key:
