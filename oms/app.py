@@ -24,7 +24,7 @@ from oms.jobs.worker import JobWorker
 from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
 from oms.pds.bootstrap import issue_setup_token
 from oms.resources import static_dir
-from oms.web import operations, pages, streams, wellknown
+from oms.web import media, operations, pages, wellknown
 from oms.xrpc import routes as xrpc
 
 __all__ = ["create_app", "routes"]
@@ -44,9 +44,9 @@ def routes() -> list[BaseRoute]:
         Route("/setup", pages.setup_form, methods=["GET"]),
         Route("/setup", pages.setup_submit, methods=["POST"]),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
-        Route("/hls/{did}/{cid}/{path:path}", streams.hls_file, methods=["GET", "HEAD"]),
-        Route("/hls/{did}/{cid}/{path:path}", streams.hls_preflight, methods=["OPTIONS"]),
-        Route("/img/{did}/{cid}/{size}.jpg", streams.image, methods=["GET", "HEAD"]),
+        Route("/hls/{did}/{cid}/{path:path}", media.hls_file, methods=["GET", "HEAD"]),
+        Route("/hls/{did}/{cid}/{path:path}", media.hls_preflight, methods=["OPTIONS"]),
+        Route("/img/{did}/{cid}/{size}.jpg", media.image, methods=["GET", "HEAD"]),
         *xrpc.routes(),
     ]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.testclient import TestClient
 
 from oms.config import Settings, load_settings
 
@@ -37,6 +38,20 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path / "data")
+
+
+def sign_up(
+    client: TestClient, name: str, password: str = "correct horse battery"
+) -> tuple[str, dict[str, str]]:
+    """Create `<name>.localhost` over XRPC on an in-process node (open sign-up); its DID and
+    bearer header."""
+    answer = client.post(
+        "/xrpc/com.atproto.server.createAccount",
+        json={"handle": f"{name}.localhost", "password": password},
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    return body["did"], {"Authorization": f"Bearer {body['accessJwt']}"}
 
 
 def free_port() -> int:

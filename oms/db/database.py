@@ -157,6 +157,16 @@ class Database:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
+    async def fetchall_in(
+        self, sql: str, values: Sequence[Any], suffix: str = ""
+    ) -> list[sqlite3.Row]:
+        """Rows of `{sql} IN (?, ?, …){suffix}` with one placeholder per value (`sql` ends
+        with the column compared); none, without a query, for no values."""
+        if not values:
+            return []
+        marks = ", ".join("?" * len(values))
+        return await self.fetchall(f"{sql} IN ({marks}){suffix}", tuple(values))
+
     async def integrity_check(self) -> list[str]:
         """Problems `PRAGMA integrity_check` reports; empty when the file is sound."""
         rows = await self.fetchall("PRAGMA integrity_check")

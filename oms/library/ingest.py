@@ -87,7 +87,7 @@ class MediaPipeline:
         if state == "ready" and final.is_dir():
             return
         await self._set(did, cid, "processing", 0.0)
-        partial = self._fresh_partial(did, cid)
+        partial = await asyncio.to_thread(self._fresh_partial, did, cid)
         last_try = job.attempts >= job.max_attempts
         try:
             result, probed, cover = await self._build(did, cid, partial)

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TypeVar
 
 from oms.library.records import Credit
 
@@ -122,73 +123,41 @@ def _links(text: str) -> tuple[Mapping[str, str], ...]:
     )
 
 
+_V = TypeVar("_V")
+
+
+def _from_row(view: type[_V], row: sqlite3.Row, **converted: object) -> _V:
+    """A view whose fields are the row's columns of the same names, but for `converted`."""
+    names = [f.name for f in fields(view)]  # type: ignore[arg-type]
+    return view(**{n: converted[n] if n in converted else row[n] for n in names})
+
+
 def track_view(row: sqlite3.Row, credits: Sequence[Credit], genres: Sequence[str]) -> TrackView:
-    return TrackView(
-        uri=row["uri"],
-        cid=row["cid"],
-        did=row["did"],
-        title=row["title"],
+    return _from_row(
+        TrackView,
+        row,
         artists=tuple(credits),
-        release_uri=row["release_uri"],
-        release_title=row["release_title"],
-        track_number=row["track_number"],
-        disc_number=row["disc_number"],
-        duration_ms=row["duration_ms"],
         genres=tuple(genres),
-        license=row["license"],
         explicit=bool(row["explicit"]),
         downloadable=bool(row["downloadable"]),
-        release_date=row["release_date"],
-        created_at=row["created_at"],
-        origin=row["origin"],
-        like_count=row["like_count"],
-        play_count=row["play_count"],
-        audio_cid=row["audio_cid"],
-        artwork_cid=row["artwork_cid"],
-        visibility=row["visibility"],
-        media_status=row["media_status"],
-        loudness_lufs=row["loudness_lufs"],
-        true_peak_dbtp=row["true_peak_dbtp"],
-        gain_db=row["gain_db"],
         has_cover=bool(row["has_cover"]),
     )
 
 
 def release_view(row: sqlite3.Row) -> ReleaseView:
-    return ReleaseView(
-        uri=row["uri"],
-        cid=row["cid"],
-        did=row["did"],
-        title=row["title"],
-        kind=row["kind"],
+    return _from_row(
+        ReleaseView,
+        row,
         artists=credits_from_json(row["artists"]),
-        artwork_cid=row["artwork_cid"],
-        release_date=row["release_date"],
-        label=row["label"],
-        upc=row["upc"],
         genres=_strings(row["genres"]),
-        track_count=row["track_count"],
-        duration_ms=row["duration_ms"],
-        created_at=row["created_at"],
-        origin=row["origin"],
     )
 
 
 def artist_view(row: sqlite3.Row) -> ArtistView:
-    return ArtistView(
-        did=row["did"],
-        handle=row["handle"],
-        uri=row["uri"],
-        display_name=row["display_name"],
-        bio=row["bio"],
-        avatar_cid=row["avatar_cid"],
-        banner_cid=row["banner_cid"],
-        location=row["location"],
+    return _from_row(
+        ArtistView,
+        row,
         genres=_strings(row["genres"]),
         links=_links(row["links"]),
         support_links=_links(row["support_links"]),
-        origin=row["origin"],
-        track_count=row["track_count"],
-        release_count=row["release_count"],
-        like_count=row["like_count"],
     )

@@ -29,6 +29,9 @@ class KeyStore:
         # Parsed keys by DID: every repository write signs, and parsing PEM costs more than
         # the signature. Keys never change once written, so the cache cannot go stale.
         self._account_keys: dict[str, PrivateKey] = {}
+        # Secrets by name, read once: token checks and signed stream addresses use them on
+        # every request, and a secret never changes once written.
+        self._secrets: dict[str, bytes] = {}
 
     def prepare(self) -> None:
         """Create the folder (0700), or refuse to go on when others can read it."""
@@ -75,10 +78,14 @@ class KeyStore:
 
     def secret(self, name: str) -> bytes:
         """A random 32-byte secret (e.g. for signing tokens), created on first use."""
+        cached = self._secrets.get(name)
+        if cached is not None:
+            return cached
         path = self.folder / f"{name}.secret"
         if not path.exists():
             _write_private(path, secrets.token_bytes(32))
-        return path.read_bytes()
+        value = self._secrets[name] = path.read_bytes()
+        return value
 
     def _key(self, path: Path, curve: Curve) -> PrivateKey:
         if not path.exists():

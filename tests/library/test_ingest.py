@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from oms.app import create_app
 from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_up
 
 X = "/xrpc/com.atproto."
 
@@ -99,10 +99,7 @@ def _serves_the_ladder(client: TestClient, stream_url: str) -> None:
 def _publish(
     client: TestClient, audio: bytes, title: str, visibility: str = "public"
 ) -> tuple[str, dict[str, str], str]:
-    signed_up = client.post(
-        X + "server.createAccount", json={"handle": "ada.localhost", "password": "correct horse"}
-    ).json()
-    did, auth = signed_up["did"], {"Authorization": f"Bearer {signed_up['accessJwt']}"}
+    did, auth = sign_up(client, "ada")
     blob = client.post(
         X + "repo.uploadBlob", content=audio, headers={**auth, "Content-Type": "audio/flac"}
     ).json()["blob"]

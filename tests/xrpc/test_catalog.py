@@ -23,11 +23,10 @@ from oms.library.discovery import refresh_discovery
 from oms.pds.lexicons import Lexicons
 from oms.resources import lexicons_dir
 from oms.xrpc.routes import METHODS
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_up
 
 X = "/xrpc/com.atproto."
 C = "fm.oms.catalog."
-PASSWORD = "correct horse battery"
 LEXICONS = Lexicons.load(lexicons_dir())
 
 
@@ -50,15 +49,6 @@ class Node:
         assert answer.status_code == status, answer.text
         body: dict[str, str] = answer.json()
         return body
-
-
-def _sign_up(client: TestClient, name: str) -> tuple[str, dict[str, str]]:
-    answer = client.post(
-        X + "server.createAccount", json={"handle": f"{name}.localhost", "password": PASSWORD}
-    )
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    return body["did"], {"Authorization": f"Bearer {body['accessJwt']}"}
 
 
 def _create(
@@ -93,9 +83,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Node]:
     data_dir = tmp_path_factory.mktemp("catalog") / "data"
     settings = make_settings(data_dir, pds__open_signup=True)
     with TestClient(create_app(settings)) as client:
-        bjork, bjork_auth = _sign_up(client, "bjork")
-        koze, koze_auth = _sign_up(client, "koze")
-        fans = [_sign_up(client, f"fan{i}") for i in range(3)]
+        bjork, bjork_auth = sign_up(client, "bjork")
+        koze, koze_auth = sign_up(client, "koze")
+        fans = [sign_up(client, f"fan{i}") for i in range(3)]
         audio = {}
         picture = io.BytesIO()
         Image.new("RGB", (800, 800), (200, 40, 90)).save(picture, "JPEG")

@@ -12,10 +12,9 @@ from cbrrr import decode_multi_dag_cbor_in_violation_of_the_spec
 from starlette.testclient import TestClient
 
 from oms.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_up
 
 X = "/xrpc/com.atproto."
-PASSWORD = "correct horse battery"
 NOTE = "com.example.note"
 
 
@@ -24,15 +23,6 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = make_settings(tmp_path / "data", pds__open_signup=True)
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def _sign_up(client: TestClient, name: str) -> tuple[str, dict[str, str]]:
-    answer = client.post(
-        X + "server.createAccount", json={"handle": f"{name}.localhost", "password": PASSWORD}
-    )
-    assert answer.status_code == 200, answer.text
-    body = answer.json()
-    return body["did"], {"Authorization": f"Bearer {body['accessJwt']}"}
 
 
 def _create(client: TestClient, did: str, auth: dict[str, str], **extra: Any) -> Any:
@@ -50,7 +40,7 @@ def _state(client: TestClient, did: str) -> tuple[str, int]:
 
 
 def test_the_owner_writes_and_anyone_reads(client: TestClient) -> None:
-    did, auth = _sign_up(client, "ada")
+    did, auth = sign_up(client, "ada")
     created = _create(client, did, auth, rkey="first")
     assert created.status_code == 200
     body = created.json()
@@ -93,8 +83,8 @@ def test_the_owner_writes_and_anyone_reads(client: TestClient) -> None:
 
 
 def test_bad_writes_answer_their_error_and_change_nothing(client: TestClient) -> None:
-    did, auth = _sign_up(client, "ada")
-    other, other_auth = _sign_up(client, "bob")
+    did, auth = sign_up(client, "ada")
+    other, other_auth = sign_up(client, "bob")
     first = _create(client, did, auth).json()
     _create(client, did, auth)
     before = _state(client, did)
@@ -153,7 +143,7 @@ def test_bad_writes_answer_their_error_and_change_nothing(client: TestClient) ->
 
 
 def test_a_reactivated_account_is_announced_with_a_sync_event(client: TestClient) -> None:
-    did, auth = _sign_up(client, "ada")
+    did, auth = sign_up(client, "ada")
     _create(client, did, auth)
     assert client.post(X + "server.deactivateAccount", headers=auth, json={}).status_code == 200
     gone = client.get(X + "sync.getRepo", params={"did": did})

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oms.db.database import Database
+from oms.library.store.tracks import in_order
 
 __all__ = [
     "ARTISTS",
@@ -92,23 +93,11 @@ async def search_ids(
 
 async def rows_by_id(db: Database, kind: SearchKind, ids: Sequence[int]) -> list[sqlite3.Row]:
     """The view rows of `ids`, in that order."""
-    if not ids:
-        return []
-    alias = kind.table[0]
-    marks = ", ".join("?" * len(ids))
-    rows = await db.fetchall(
-        f"{kind.select} WHERE {alias}.rowid IN ({marks})",
-        tuple(ids),
-    )
-    by_id = {row["id"]: row for row in rows}
-    return [by_id[i] for i in ids if i in by_id]
+    return in_order(await db.fetchall_in(f"{kind.select} WHERE {kind.table[0]}.rowid", ids), ids)
 
 
 async def artist_rows(db: Database, dids: Sequence[str]) -> list[sqlite3.Row]:
-    if not dids:
-        return []
-    marks = ", ".join("?" * len(dids))
-    return await db.fetchall(f"{_ARTIST_SELECT} WHERE a.did IN ({marks})", tuple(dids))
+    return await db.fetchall_in(f"{_ARTIST_SELECT} WHERE a.did", dids)
 
 
 async def account_artist_row(db: Database, did: str) -> sqlite3.Row | None:
@@ -126,10 +115,7 @@ async def account_artist_row(db: Database, did: str) -> sqlite3.Row | None:
 
 
 async def release_rows(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(f"{_RELEASE_SELECT} WHERE r.uri IN ({marks})", tuple(uris))
+    return await db.fetchall_in(f"{_RELEASE_SELECT} WHERE r.uri", uris)
 
 
 async def release_track_uris(db: Database, release_uri: str) -> list[str]:

@@ -18,6 +18,7 @@ __all__ = [
     "credits_of",
     "fts_track_ids",
     "genres_of",
+    "in_order",
     "track_rows",
     "tracks_by_id",
 ]
@@ -164,47 +165,33 @@ async def browse_track_ids(
     return await _ids(db, sql, params)
 
 
-async def tracks_by_id(db: Database, ids: Sequence[int]) -> list[sqlite3.Row]:
-    """The view columns of tracks `ids`, in that order."""
-    if not ids:
-        return []
-    marks = ", ".join("?" * len(ids))
-    rows = await db.fetchall(
-        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.id IN ({marks})",
-        tuple(ids),
-    )
+def in_order(rows: Sequence[sqlite3.Row], ids: Sequence[int]) -> list[sqlite3.Row]:
+    """`rows` (with an `id` column) in the order of `ids`, leaving out ids without a row."""
     by_id = {row["id"]: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
 
 
+async def tracks_by_id(db: Database, ids: Sequence[int]) -> list[sqlite3.Row]:
+    """The view columns of tracks `ids`, in that order."""
+    return in_order(await db.fetchall_in(f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.id", ids), ids)
+
+
 async def track_rows(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
     """The view columns of the tracks of `uris` the catalog holds (in no particular order)."""
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(
-        f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.uri IN ({marks})",
-        tuple(uris),
-    )
+    return await db.fetchall_in(f"{_TRACK_SELECT}{_TRACK_FROM} WHERE t.uri", uris)
 
 
 async def credits_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(
-        "SELECT track_uri, name, did, role FROM track_credits"  # noqa: S608
-        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
-        tuple(uris),
+    return await db.fetchall_in(
+        "SELECT track_uri, name, did, role FROM track_credits WHERE track_uri",
+        uris,
+        " ORDER BY track_uri, position",
     )
 
 
 async def genres_of(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
-    if not uris:
-        return []
-    marks = ", ".join("?" * len(uris))
-    return await db.fetchall(
-        "SELECT track_uri, genre FROM track_genres"  # noqa: S608
-        f" WHERE track_uri IN ({marks}) ORDER BY track_uri, position",
-        tuple(uris),
+    return await db.fetchall_in(
+        "SELECT track_uri, genre FROM track_genres WHERE track_uri",
+        uris,
+        " ORDER BY track_uri, position",
     )

@@ -11,6 +11,7 @@ rewritten so every address inside carries it too.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 from pathlib import Path
@@ -62,14 +63,16 @@ def _not_found(message: str) -> JSONResponse:
     return JSONResponse({"error": "NotFound", "message": message}, 404, headers=_CORS)
 
 
-def _cover(folder: Path, name: str) -> Path:
-    """Covers are never upscaled: a size the picture is too small for is served as the
-    largest size there is."""
+def _locate(folder: Path, name: str) -> Path | None:
+    """The file for `name`, or None. Covers are never upscaled: a size the picture is too
+    small for is served as the largest size there is."""
     wanted = folder / name
-    if wanted.is_file() or not name.startswith("cover/"):
+    if wanted.is_file():
         return wanted
+    if not name.startswith("cover/"):
+        return None
     sizes = sorted((int(p.stem), p) for p in (folder / "cover").glob("*.jpg") if p.stem.isdigit())
-    return sizes[-1][1] if sizes else wanted
+    return sizes[-1][1] if sizes else None
 
 
 def _with_token(playlist: str, token: str) -> str:
@@ -104,13 +107,13 @@ async def hls_file(request: Request) -> Response:
                 403,
                 headers=_CORS,
             )
-    path = _cover(folder, name)
-    if not path.is_file():
+    path = await asyncio.to_thread(_locate, folder, name)
+    if path is None:
         return _not_found(f"no such stream file: {name}")
     suffix = path.suffix
     headers = {**_CORS, "Cache-Control": _PUBLIC_CACHE if access == "public" else _PRIVATE_CACHE}
     if suffix == ".m3u8":
-        text = path.read_text(encoding="utf-8")
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
         if access == "unlisted":
             text = _with_token(text, token)
         body = text.encode("utf-8")
