@@ -76,4 +76,5 @@ async def corrected_query(db: Database, words: list[str]) -> str | None:
             corrected = corrected or bool(alternatives)
             options += [_quoted(a) for a in alternatives]
         groups.append(options[0] if len(options) == 1 else "(" + " OR ".join(options) + ")")
-    return " ".join(groups) if corrected else None
+    # Explicit AND: FTS5 takes implicit AND between phrases only, not before "(".
+    return " AND ".join(groups) if corrected else None

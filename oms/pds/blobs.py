@@ -177,10 +177,12 @@ _ACTIVE = re.compile(
 )
 
 
-def _declared_type(raw: str) -> str:
+def _declared_type(raw: str) -> str | None:
+    """The upload's declared type; None when the client declared none (no header, or `*/*`
+    as the atproto SDK sends by default): the content then says what it is."""
     mime = raw.split(";", 1)[0].strip().lower()
-    if not mime:
-        return OCTET_STREAM
+    if not mime or mime == "*/*":
+        return None
     if not _MIME.fullmatch(mime):
         raise InvalidRequest(f"{raw[:100]!r} is not a MIME type")
     if _ACTIVE.fullmatch(mime):
@@ -203,6 +205,23 @@ def _looks_like(head: bytes) -> str:
     if text and all(c.isprintable() or c in "\t\r\n\f" for c in text):
         return "text"
     return "unrecognised binary data"
+
+
+def _content_type(head: bytes) -> str:
+    """The type an undeclared upload's first bytes show, or application/octet-stream."""
+    for name, matches in _SIGNATURES.items():
+        if matches(head):
+            return name.split(" ", 1)[0]  # "audio/mpeg with an ID3 tag" -> "audio/mpeg"
+    return OCTET_STREAM
+
+
+def _settle_type(declared: str | None, head: bytes) -> str:
+    """The type to store an upload under, once its first bytes are in: the declared one if
+    the content agrees (InvalidRequest if it contradicts it), else what the content shows."""
+    if declared is None:
+        return _content_type(head)
+    _check_content(declared, head)
+    return declared
 
 
 def _check_content(declared: str, head: bytes) -> None:
@@ -323,11 +342,11 @@ async def store_upload(
     keeps the MIME type it was stored with.
     """
     declared = _declared_type(mime_type)
+    stored: str | None = None
     temp = await asyncio.to_thread(_TempFile.create, blobs_dir / _TMP)
     try:
         size = 0
         head = b""
-        checked = False
         pending: list[bytes] = []
         pending_bytes = 0
         async for chunk in chunks:
@@ -339,11 +358,10 @@ async def store_upload(
                     f"the upload is over the node's limit of {max_bytes} bytes",
                     name="BlobTooLarge",
                 )
-            if not checked:
+            if stored is None:
                 head += chunk[: _SNIFF_BYTES - len(head)]
                 if len(head) >= _SNIFF_BYTES:
-                    _check_content(declared, head)
-                    checked = True
+                    stored = _settle_type(declared, head)
             pending.append(chunk)
             pending_bytes += len(chunk)
             if pending_bytes >= _FLUSH_BYTES:
@@ -351,13 +369,13 @@ async def store_upload(
                 pending, pending_bytes = [], 0
         if size == 0:
             raise InvalidRequest("the upload is empty")
-        if not checked:
-            _check_content(declared, head)
+        if stored is None:
+            stored = _settle_type(declared, head)
         if pending:
             await asyncio.to_thread(temp.write, pending)
         digest = await asyncio.to_thread(temp.finish)
         cid = cid_from_bytes(bytes([1, Codec.RAW, _SHA2_256, len(digest)]) + digest)
-        stored_type = await _record_upload(db, blobs_dir, temp.path, did, cid, declared, size)
+        stored_type = await _record_upload(db, blobs_dir, temp.path, did, cid, stored, size)
     except BaseException:
         await asyncio.to_thread(temp.discard)
         raise

@@ -218,3 +218,11 @@ async def test_relevance_pages_cover_every_match_once_and_skip_unlisted(catalog:
         if cursor is None:
             break
     assert sorted(seen) == sorted(public)
+
+
+async def test_a_typo_among_several_words_is_forgiven(
+    catalog: Catalog, music: dict[str, str]
+) -> None:
+    await catalog.indexer.catch_up()
+    assert await _titles(catalog, "beats of the haert") == ["Beats of the Heart"]
+    assert await _titles(catalog, "baets heart") == ["Beats of the Heart"]

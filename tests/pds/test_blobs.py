@@ -254,6 +254,16 @@ async def test_active_web_content_types_are_refused(
     assert await rows(db) == []
 
 
+@pytest.mark.parametrize("declared", ["*/*", ""])
+async def test_an_undeclared_upload_is_stored_as_its_content_shows(
+    db: Database, blobs_dir: Path, declared: str
+) -> None:
+    # The atproto SDK sends `*/*` unless told otherwise: audio still arrives as audio.
+    assert (await upload(db, blobs_dir, FLAC, declared)).mime_type == "audio/flac"
+    text = await upload(db, blobs_dir, b"plain words", declared)
+    assert text.mime_type == "application/octet-stream"
+
+
 async def test_a_malformed_mime_type_is_refused(db: Database, blobs_dir: Path) -> None:
     with pytest.raises(InvalidRequest, match="not a MIME type"):
         await upload(db, blobs_dir, FLAC, "audio flac")
