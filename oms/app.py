@@ -24,7 +24,8 @@ from oms.jobs.worker import JobWorker
 from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
 from oms.pds.bootstrap import issue_setup_token
 from oms.resources import static_dir
-from oms.web import media, operations, pages, wellknown
+from oms.web import account, media, operations, pages, wellknown
+from oms.web.render import render_error
 from oms.xrpc import routes as xrpc
 
 __all__ = ["create_app", "routes"]
@@ -43,6 +44,12 @@ def routes() -> list[BaseRoute]:
         Route("/", pages.home, methods=["GET"]),
         Route("/setup", pages.setup_form, methods=["GET"]),
         Route("/setup", pages.setup_submit, methods=["POST"]),
+        Route("/signin", account.sign_in_form, methods=["GET"]),
+        Route("/signin", account.sign_in_submit, methods=["POST"]),
+        Route("/signout", account.sign_out, methods=["POST"]),
+        Route("/account/sessions", account.sessions_page, methods=["GET"]),
+        Route("/account/sessions/revoke", account.revoke, methods=["POST"]),
+        Route("/account/sessions/end-all", account.sign_out_everywhere, methods=["POST"]),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
         Route("/hls/{did}/{cid}/{path:path}", media.hls_file, methods=["GET", "HEAD"]),
         Route("/hls/{did}/{cid}/{path:path}", media.hls_preflight, methods=["OPTIONS"]),
@@ -66,13 +73,13 @@ def _announce_setup(context: AppContext, token: str) -> None:
 
 async def _on_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, OmsError)
-    return pages.render_error(request, error)
+    return render_error(request, error)
 
 
 async def _on_http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     if error.status_code == 404 and "text/html" in request.headers.get("accept", ""):
-        return pages.render_error(request, NotFound(f"nothing at {request.url.path}"))
+        return render_error(request, NotFound(f"nothing at {request.url.path}"))
     return JSONResponse(
         {
             "error": "NotFound" if error.status_code == 404 else "InvalidRequest",

@@ -303,6 +303,14 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=1,
     ),
     Setting(
+        "web.session_days",
+        int,
+        30,
+        "A browser stays signed in this many days after its last visit.",
+        minimum=1,
+        maximum=365,
+    ),
+    Setting(
         "jobs.concurrency",
         int,
         0,

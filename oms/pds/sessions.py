@@ -47,6 +47,7 @@ __all__ = [
     "NewAppPassword",
     "Session",
     "activate_account",
+    "check_sign_in",
     "create_app_password",
     "create_invite_codes",
     "create_session",
@@ -217,6 +218,29 @@ async def create_session(
     return await open_session(
         db, keys, hostname=hostname, account=account, scope=scope, app_password_id=app_password_id
     )
+
+
+async def check_sign_in(
+    db: Database, *, hostname: str, identifier: str, password: str, address: str
+) -> Account:
+    """The active account that `identifier` and its own password (never an app password)
+    name, for a person signing in with a browser. Throttled like `create_session`, and as
+    slow for an unknown identifier as for a wrong password."""
+    row = await _find_account(db, identifier, hostname)
+    if row is None:
+        await _check_throttle(db, did=None, address=address)
+        await _waste_a_verification(password)
+        await _record_failure(db, did=None, address=address)
+        raise AuthRequired("wrong identifier or password")
+    try:
+        await _check_password(db, row, password, address=address)
+    except AuthRequired:
+        raise AuthRequired("wrong identifier or password") from None
+    if row["status"] == "disabled":
+        raise _takedown()
+    if row["status"] != "active":
+        raise AuthRequired("this account is deactivated", name="AccountDeactivated")
+    return await accounts.get_account(db, row["did"])
 
 
 async def refresh_session(db: Database, keys: KeyStore, *, hostname: str, token: str) -> Session:

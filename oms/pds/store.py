@@ -170,9 +170,9 @@ async def revoke_sessions(
 
 
 async def prune_auth_rows(tx: Transaction, *, failures_before: int) -> None:
-    """Forget what can no longer matter: refresh tokens past their expiry, sessions ended a
-    day ago (any token of theirs is refused just the same once they are gone), sessions left
-    with no token, sign-in failures older than the throttle window, stale deletion tokens."""
+    """Forget what can no longer matter: refresh tokens and browser sessions past their expiry
+    or whose session ended a day ago (refused just the same once they are gone), sessions left
+    with neither, sign-in failures older than the throttle window, stale deletion tokens."""
     stamp = now_ms()
     ended_before = stamp - 24 * 60 * 60 * 1000
     await tx.execute(
@@ -181,8 +181,14 @@ async def prune_auth_rows(tx: Transaction, *, failures_before: int) -> None:
         (stamp, ended_before),
     )
     await tx.execute(
-        "DELETE FROM sessions WHERE created_at < ? AND NOT EXISTS"
-        " (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)",
+        "DELETE FROM web_sessions WHERE expires_at < ? OR session_id IN"
+        " (SELECT id FROM sessions WHERE revoked_at < ?)",
+        (stamp, ended_before),
+    )
+    await tx.execute(
+        "DELETE FROM sessions WHERE created_at < ?"
+        " AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = sessions.id)"
+        " AND NOT EXISTS (SELECT 1 FROM web_sessions w WHERE w.session_id = sessions.id)",
         (stamp - 60_000,),
     )
     await tx.execute("DELETE FROM sign_in_failures WHERE failed_at < ?", (failures_before,))

@@ -1,12 +1,18 @@
-"""Who is calling: the bearer access token of an XRPC call, checked, as a `Viewer`."""
+"""Who is calling: the bearer access token of an XRPC call, checked, as a `Viewer`.
+
+The node's own pages call XRPC from the browser with the session cookie instead, and prove
+they are the node's pages (not another site riding on the cookie) with the session's CSRF
+token in the `X-CSRF-Token` header, which other origins cannot set."""
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from oms.errors import AuthRequired
 from oms.pds import sessions
 from oms.pds.tokens import ACCESS_SCOPE
+from oms.pds.web_sessions import COOKIE_NAME, CSRF_HEADER, find_web_session
 from oms.xrpc.dispatch import XrpcCall
 
 __all__ = ["Viewer", "authenticated", "bearer_token", "optional_viewer"]
@@ -48,6 +54,8 @@ async def authenticated(
     `allow_deactivated` lets a deactivated account in (to see its session, reactivate).
     """
     context = call.context
+    if "authorization" not in call.request.headers and _cookie_call(call):
+        return await _browser_viewer(call)
     grant = await sessions.verify_access(
         context.db, context.keys, hostname=context.settings.hostname, token=bearer_token(call)
     )
@@ -74,6 +82,32 @@ async def authenticated(
 async def optional_viewer(call: XrpcCall) -> Viewer | None:
     """The signed-in account, or None for an anonymous call. A token that is present but bad
     is still an error: quietly treating it as anonymous would hide the client's problem."""
-    if "authorization" not in call.request.headers:
+    if "authorization" not in call.request.headers and not _cookie_call(call):
         return None
     return await authenticated(call)
+
+
+def _cookie_call(call: XrpcCall) -> bool:
+    """A call from the node's own pages: a session cookie and the CSRF header. The cookie
+    alone (a page's plain fetch, or another site's form) leaves the call anonymous."""
+    return bool(call.request.cookies.get(COOKIE_NAME)) and CSRF_HEADER in call.request.headers
+
+
+async def _browser_viewer(call: XrpcCall) -> Viewer:
+    context = call.context
+    session = await find_web_session(
+        context.db,
+        call.request.cookies.get(COOKIE_NAME, ""),
+        lifetime_days=int(context.settings["web.session_days"]),
+    )
+    if session is None:
+        raise AuthRequired("the browser session has ended; sign in again", name="InvalidToken")
+    sent = call.request.headers.get(CSRF_HEADER, "")
+    if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+        raise AuthRequired(
+            f"{call.nsid}: the {CSRF_HEADER} header does not match this browser session",
+            name="InvalidToken",
+        )
+    viewer = Viewer(session.did, ACCESS_SCOPE)
+    call.state["viewer"] = viewer
+    return viewer

@@ -1,0 +1,164 @@
+"""Signing in and out with a browser, and the list of one's own sessions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from oms.context import AppContext
+from oms.errors import OmsError, RateLimitExceeded
+from oms.pds import sessions
+from oms.pds.web_sessions import (
+    COOKIE_NAME,
+    end_all_sessions,
+    end_web_session,
+    list_sessions,
+    revoke_session,
+    start_web_session,
+)
+from oms.web.render import page
+from oms.web.session import (
+    check_csrf,
+    check_form_token,
+    clear_session_cookie,
+    client_address,
+    form_token,
+    keep_form_token,
+    safe_next,
+    session_days,
+    set_session_cookie,
+    sign_in_redirect,
+    signed_in,
+)
+
+__all__ = [
+    "revoke",
+    "sessions_page",
+    "sign_in_form",
+    "sign_in_submit",
+    "sign_out",
+    "sign_out_everywhere",
+]
+
+
+def _context(request: Request) -> AppContext:
+    context: AppContext = request.state.context
+    return context
+
+
+def _sentence(message: str) -> str:
+    return f"{message[:1].upper()}{message[1:]}."
+
+
+async def _sign_in_page(
+    request: Request, status: int = 200, *, identifier: str = "", problem: str | None = None
+) -> Response:
+    token = form_token(request)
+    response = await page(
+        request,
+        "signin.html",
+        status,
+        csrf=token,
+        identifier=identifier,
+        next=safe_next(request.query_params.get("next", "/")),
+        problem=problem,
+        host=_context(request).settings.hostname.partition(":")[0],
+    )
+    keep_form_token(response, _context(request), token)
+    return response
+
+
+async def sign_in_form(request: Request) -> Response:
+    if await signed_in(request) is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next", "/")), 303)
+    return await _sign_in_page(request)
+
+
+async def sign_in_submit(request: Request) -> Response:
+    context = _context(request)
+    form = await request.form()
+    check_form_token(request, form)
+    identifier = str(form.get("identifier", "")).strip()
+    password = str(form.get("password", ""))
+    if not identifier or not password:
+        return await _sign_in_page(
+            request, 400, identifier=identifier, problem="Enter your handle and password."
+        )
+    try:
+        account = await sessions.check_sign_in(
+            context.db,
+            hostname=context.settings.hostname,
+            identifier=identifier,
+            password=password,
+            address=client_address(request),
+        )
+    except OmsError as e:
+        response = await _sign_in_page(
+            request, e.status, identifier=identifier, problem=_sentence(e.message)
+        )
+        if isinstance(e, RateLimitExceeded):
+            response.headers["Retry-After"] = str(e.retry_after)
+        return response
+    # A session cookie the browser already had (perhaps planted) is ended, never reused.
+    if request.cookies.get(COOKIE_NAME):
+        await end_web_session(context.db, request.cookies[COOKIE_NAME])
+    token, _ = await start_web_session(
+        context.db,
+        account,
+        user_agent=request.headers.get("user-agent", ""),
+        lifetime_days=session_days(context),
+    )
+    response = RedirectResponse(safe_next(str(form.get("next", "/"))), status_code=303)
+    set_session_cookie(response, context, token)
+    return response
+
+
+async def sign_out(request: Request) -> Response:
+    context = _context(request)
+    session = await signed_in(request)
+    if session is not None:
+        check_csrf(session, await request.form())
+        await end_web_session(context.db, request.cookies[COOKIE_NAME])
+    response = RedirectResponse("/", status_code=303)
+    clear_session_cookie(response, context)
+    return response
+
+
+async def sessions_page(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return sign_in_redirect(request)
+    open_sessions = await list_sessions(_context(request).db, session.did)
+    return await page(
+        request,
+        "sessions.html",
+        sessions=open_sessions,
+        current=session.session_id,
+        done=request.query_params.get("done"),
+    )
+
+
+async def revoke(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return sign_in_redirect(request)
+    form = await request.form()
+    check_csrf(session, form)
+    session_id = str(form.get("session", ""))
+    await revoke_session(_context(request).db, session.did, session_id)
+    if session_id == session.session_id:
+        response = RedirectResponse("/", status_code=303)
+        clear_session_cookie(response, _context(request))
+        return response
+    return RedirectResponse("/account/sessions?done=revoked", status_code=303)
+
+
+async def sign_out_everywhere(request: Request) -> Response:
+    session = await signed_in(request)
+    if session is None:
+        return sign_in_redirect(request)
+    check_csrf(session, await request.form())
+    await end_all_sessions(_context(request).db, session.did)
+    response = RedirectResponse("/", status_code=303)
+    clear_session_cookie(response, _context(request))
+    return response

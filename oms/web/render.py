@@ -1,0 +1,48 @@
+"""How the HTML surface renders: the templates, the values every page has (the node's name,
+who is signed in), and the one translator of room errors into an HTML page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from oms import __version__
+from oms.context import AppContext
+from oms.errors import OmsError
+from oms.resources import templates_dir
+from oms.web.session import signed_in
+
+__all__ = ["page", "render_error", "templates"]
+
+templates = Jinja2Templates(directory=templates_dir())
+templates.env.globals["oms_version"] = __version__
+
+
+def _isotime(ms: int) -> str:
+    """Milliseconds since the epoch as an RFC 3339 UTC time, to the minute."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.env.filters["isotime"] = _isotime
+
+
+def _render(request: Request, name: str, status: int, values: dict[str, object]) -> Response:
+    context: AppContext = request.state.context
+    values.setdefault("node_name", context.settings["node.name"])
+    values.setdefault("viewer", None)
+    return templates.TemplateResponse(request, name, values, status_code=status)
+
+
+async def page(request: Request, name: str, status: int = 200, **values: object) -> Response:
+    """A page, with the signed-in person (`viewer`) known to its header."""
+    values.setdefault("viewer", await signed_in(request))
+    return _render(request, name, status, values)
+
+
+def render_error(request: Request, error: OmsError) -> Response:
+    """The one translator of room errors into an HTML page. It does not look up the session
+    (the database may be what failed); a page that already knew it keeps it."""
+    return _render(request, "error.html", error.status, {"error": error})
