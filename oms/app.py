@@ -24,7 +24,7 @@ from oms.jobs.worker import JobWorker
 from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
 from oms.pds.bootstrap import issue_setup_token
 from oms.resources import static_dir
-from oms.web import account, media, operations, pages, wellknown
+from oms.web import account, media, operations, pages, portal, wellknown
 from oms.web.render import render_error
 from oms.xrpc import routes as xrpc
 
@@ -50,10 +50,16 @@ def routes() -> list[BaseRoute]:
         Route("/account/sessions", account.sessions_page, methods=["GET"]),
         Route("/account/sessions/revoke", account.revoke, methods=["POST"]),
         Route("/account/sessions/end-all", account.sign_out_everywhere, methods=["POST"]),
+        Route("/portal", portal.dashboard, methods=["GET"]),
+        Route("/portal/upload", portal.upload_page, methods=["GET"]),
+        Route("/portal/tracks/{rkey}", portal.track_editor, methods=["GET"]),
+        Route("/portal/releases/{rkey}", portal.release_editor, methods=["GET"]),
+        Route("/portal/events", portal.events, methods=["GET"]),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
         Route("/hls/{did}/{cid}/{path:path}", media.hls_file, methods=["GET", "HEAD"]),
         Route("/hls/{did}/{cid}/{path:path}", media.hls_preflight, methods=["OPTIONS"]),
         Route("/img/{did}/{cid}/{size}.jpg", media.image, methods=["GET", "HEAD"]),
+        Route("/download/{did}/{cid}", media.download, methods=["GET", "HEAD"]),
         *xrpc.routes(),
     ]
 

@@ -24,10 +24,11 @@ from pathlib import Path
 
 from oms.db.database import Database
 from oms.db.queue import Job, JobHandler
-from oms.errors import InvalidRequest, OmsError
+from oms.errors import InvalidRequest, NotFound, OmsError
 from oms.events import Event
 from oms.library.index import PROCESS_MEDIA, REMOVE_MEDIA
 from oms.library.store import media as store
+from oms.library.views import MediaStatusView
 from oms.media.artwork import make_artwork
 from oms.media.failures import InvalidMedia
 from oms.media.ladder import LadderOptions, MediaResult, transcode
@@ -36,11 +37,13 @@ from oms.media.tags import read_tags
 from oms.pds.blobs import blob_path
 from oms.pds.syntax import is_valid_cid, is_valid_did
 
-__all__ = ["MediaPipeline", "MediaProgress", "media_dir"]
+__all__ = ["MediaPipeline", "MediaProgress", "media_dir", "media_status"]
 
 log = logging.getLogger(__name__)
 
 _PARTIAL = ".partial"
+# A ladder being removed is first renamed `<cid>.removing-<random>`.
+_REMOVING = ".removing-"
 # Progress is written to the database at most this often (it is published on every step).
 _PROGRESS_EVERY_S = 1.0
 
@@ -62,6 +65,74 @@ def media_dir(hls_dir: Path, did: str, cid: str) -> Path:
     if not is_valid_did(did) or not is_valid_cid(cid) or "/" in did:
         raise InvalidRequest("not a DID and a blob CID")
     return hls_dir / did / cid
+
+
+async def media_status(
+    db: Database,
+    *,
+    viewer: str | None,
+    uri: str | None = None,
+    did: str | None = None,
+    cid: str | None = None,
+) -> MediaStatusView:
+    """How the audio of the track `uri`, or the audio blob `cid` (of `did`; without `did`, the
+    viewer's own, else the first whose audio a public track uses), is getting on.
+
+    Only the artist sees the media of tracks that are all unlisted: NotFound for anyone else,
+    as if there were none (the answer must not confirm that an unlisted track exists)."""
+    if (uri is None) == (cid is None):
+        raise InvalidRequest("give either uri (a track's AT-URI) or cid (an audio blob's CID)")
+    if uri is not None:
+        if did is not None:
+            raise InvalidRequest("did goes with cid; a track's uri already names its repository")
+        use = await store.audio_of_track(db, uri)
+        if use is None or (use.visibility != "public" and use.did != viewer):
+            raise NotFound(f"no track {uri} in the catalog", name="TrackNotFound")
+        if use.origin != "local":
+            raise NotFound(
+                f"the audio of {uri} is processed by the node that hosts it ({use.origin})",
+                name="MediaNotFound",
+            )
+        did, cid = use.did, use.cid
+        found = await _visible_media(db, did, cid, viewer)
+    else:
+        assert cid is not None
+        owners = [did] if did is not None else await store.media_owners(db, cid)
+        if viewer in owners:
+            owners.remove(viewer)
+            owners.insert(0, viewer)
+        found = None
+        for owner in owners:
+            found = await _visible_media(db, owner, cid, viewer)
+            if found is not None:
+                break
+    if found is None:
+        raise NotFound(f"this node is not processing the audio {cid}", name="MediaNotFound")
+    return found
+
+
+async def _visible_media(
+    db: Database, did: str, cid: str, viewer: str | None
+) -> MediaStatusView | None:
+    row = await store.media_row(db, did, cid)
+    if row is None:
+        return None
+    uses = await store.audio_uses(db, did, cid)
+    visible = tuple(u.uri for u in uses if u.visibility == "public" or viewer == did)
+    if not visible:
+        return None
+    progress = 100 if row.status == "ready" else min(99, math.floor(row.progress))
+    return MediaStatusView(
+        did=did,
+        cid=cid,
+        status=row.status,
+        progress=progress,
+        error=row.error,
+        duration_ms=row.duration_ms,
+        track_uris=visible,
+        updated_at=row.updated_at,
+        ready_at=row.ready_at,
+    )
 
 
 @dataclass
@@ -87,26 +158,38 @@ class MediaPipeline:
         if state == "ready" and final.is_dir():
             return
         await self._set(did, cid, "processing", 0.0)
-        partial = await asyncio.to_thread(self._fresh_partial, did, cid)
         last_try = job.attempts >= job.max_attempts
+        partial: Path | None = None
         try:
+            partial = await asyncio.to_thread(self._fresh_partial, did, cid)
             result, probed, cover = await self._build(did, cid, partial)
             await asyncio.to_thread(_place, partial, final)
         except InvalidMedia as e:
             await self._fail(did, cid, e.message)
             raise
-        except (OmsError, OSError) as e:
-            reason = e.message if isinstance(e, OmsError) else (e.strerror or str(e))
+        except asyncio.CancelledError:
+            # The node is stopping: the job goes back to the queue, and so does the media.
+            await self._set(did, cid, "queued", 0.0)
+            raise
+        except Exception as e:
+            # Anything but bad input is worth another attempt; the artist sees why meanwhile
+            # (an unexpected error too: the media must not say "processing" for ever).
+            reason = _reason(e)
             if last_try:
                 await self._fail(did, cid, reason)
             else:
                 await self._set(did, cid, "queued", 0.0, error=f"will retry: {reason}")
             raise
         finally:
-            await asyncio.to_thread(shutil.rmtree, partial, True)
-        await store.mark_ready(
-            self.db, did, cid, _ready_fields(result, probed, cover), int(time.time() * 1000)
-        )
+            if partial is not None:
+                await asyncio.to_thread(shutil.rmtree, partial, True)
+        now = int(time.time() * 1000)
+        if not await store.mark_ready(self.db, did, cid, _ready_fields(result, probed, cover), now):
+            # The last track using the audio went while it was processed; its removal job may
+            # have run before the ladder was in place, so the ladder goes here.
+            await asyncio.to_thread(_remove_tree, final)
+            log.info("media %s/%s finished after its last track went; removed", did, cid)
+            return
         self.db.bus.publish(MediaProgress(did, cid, "ready", 100.0))
         log.info("media %s/%s ready: %d renditions", did, cid, len(result.renditions))
 
@@ -173,13 +256,16 @@ class MediaPipeline:
         await asyncio.to_thread(_remove_tree, media_dir(self.hls_dir, did, cid))
 
     def sweep_partials(self) -> int:
-        """At start: remove partial ladders left by a crash (their jobs build them anew)."""
+        """At start: remove partial ladders left by a crash (their jobs build them anew), and
+        ladders a crash interrupted the removal of."""
         root = self.hls_dir / _PARTIAL
         count = 0
         if root.is_dir():
             for partial in root.iterdir():
                 shutil.rmtree(partial, ignore_errors=True)
                 count += 1
+        for doomed in self.hls_dir.glob(f"*/*{_REMOVING}*"):
+            shutil.rmtree(doomed, ignore_errors=True)
         return count
 
 
@@ -211,11 +297,20 @@ def _place(partial: Path, final: Path) -> None:
 
 def _remove_tree(folder: Path) -> None:
     # Renamed away first, so no reader ever sees half a ladder.
-    if not folder.exists():
-        return
-    doomed = folder.with_name(f"{folder.name}.removing-{secrets.token_hex(4)}")
-    os.rename(folder, doomed)
+    doomed = folder.with_name(f"{folder.name}{_REMOVING}{secrets.token_hex(4)}")
+    try:
+        os.rename(folder, doomed)
+    except FileNotFoundError:
+        return  # not there, or another job removed it first
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OmsError):
+        return error.message
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    return f"internal error: {type(error).__name__}: {error}"[:500]
 
 
 def _finite(value: float) -> float | None:

@@ -15,6 +15,7 @@ from oms.library.records import Credit
 __all__ = [
     "ArtistView",
     "GenreCount",
+    "MediaStatusView",
     "ReleaseView",
     "TrackView",
     "artist_view",
@@ -99,6 +100,21 @@ class ArtistView:
     track_count: int
     release_count: int
     like_count: int  # likes of the artist's tracks
+
+
+@dataclass(frozen=True)
+class MediaStatusView:
+    """Where the processing of one repository's audio blob stands, for its artist."""
+
+    did: str
+    cid: str
+    status: str  # queued | processing | ready | failed
+    progress: int  # whole percent of the ladder pass; 100 only once ready
+    error: str | None  # why it failed, or why the last attempt will be retried
+    duration_ms: int | None  # measured from the decoded audio, once ready
+    track_uris: tuple[str, ...]  # the tracks using the audio that the asker may see
+    updated_at: int
+    ready_at: int | None
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import resource
+import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -55,9 +58,32 @@ class FFmpegRun:
         return f"ffmpeg exited with status {self.returncode}"
 
 
+def _linux_prctl() -> Callable[[int, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl: Callable[[int, int], int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
+# Looked up once, in the parent: the child only calls it.
+_PRCTL = _linux_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
 def _limit_memory(memory_limit_mb: int | None) -> Callable[[], None]:
+    parent = os.getpid()
+
     def preexec() -> None:
         # Runs in the child between fork and exec: only async-signal-safe work here.
+        if _PRCTL is not None:
+            # An ffmpeg that outlives a node killed with -9 would go on writing into a partial
+            # ladder the restarted node is sweeping (and hold a core): it dies with its parent.
+            _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+            if os.getppid() != parent:  # the parent died before the line above
+                os._exit(1)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if memory_limit_mb is not None:
             size = memory_limit_mb * 1024 * 1024

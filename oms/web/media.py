@@ -6,7 +6,8 @@ Everything under an address is immutable (the CID names the audio), so public fi
 cached for a year; playlists are gzipped for clients that accept it; segments answer Range
 requests; any origin may fetch (other nodes' players stream from here). Audio that only
 unlisted tracks use needs the signed `t` parameter its track view carries; its playlists are
-rewritten so every address inside carries it too.
+rewritten so every address inside carries it too. `/download/<did>/<audio blob CID>` is the
+original master, for tracks whose artist allows downloads, named after the track.
 """
 
 from __future__ import annotations
@@ -14,20 +15,28 @@ from __future__ import annotations
 import asyncio
 import gzip
 import re
+import unicodedata
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 
 from oms.context import AppContext
-from oms.errors import InvalidRequest
+from oms.errors import InvalidRequest, OmsError
 from oms.library.images import artwork_referenced, sized_artwork
 from oms.library.ingest import media_dir
-from oms.library.streams import STREAM_KEY_NAME, stream_access, valid_stream_token
-from oms.pds.syntax import is_valid_cid
+from oms.library.streams import (
+    STREAM_KEY_NAME,
+    download_filename,
+    download_offer,
+    stream_access,
+    valid_stream_token,
+)
+from oms.pds.blobs import open_blob, served_mime_type
+from oms.pds.syntax import is_valid_cid, is_valid_did
 
-__all__ = ["hls_file", "hls_preflight", "image"]
+__all__ = ["download", "hls_file", "hls_preflight", "image"]
 
 _FILE = re.compile(
     r"master\.m3u8|waveform\.json|cover/(?:64|300|600|1200)\.jpg"
@@ -61,6 +70,10 @@ def _did_of(request: Request) -> str:
 
 def _not_found(message: str) -> JSONResponse:
     return JSONResponse({"error": "NotFound", "message": message}, 404, headers=_CORS)
+
+
+def _error(error: OmsError) -> JSONResponse:
+    return JSONResponse({"error": error.name, "message": error.message}, error.status, _CORS)
 
 
 def _locate(folder: Path, name: str) -> Path | None:
@@ -150,3 +163,57 @@ async def hls_preflight(request: Request) -> Response:
             "Access-Control-Max-Age": "86400",
         },
     )
+
+
+def _content_disposition(filename: str) -> str:
+    """`attachment` with the name as RFC 6266 asks: an ASCII `filename` every client reads,
+    and the exact UTF-8 name as `filename*` (RFC 8187) when it is not plain ASCII."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii")
+    ascii_name = re.sub(r'[^\x20-\x7e]|["\\%]', "_", ascii_name)
+    if not ascii_name.strip(" ._") or ascii_name.startswith("."):
+        ascii_name = "audio" + ("." + filename.rsplit(".", 1)[-1] if "." in filename else "")
+    header = f'attachment; filename="{ascii_name}"'
+    if ascii_name != filename:
+        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return header
+
+
+async def download(request: Request) -> Response:
+    """`/download/<did>/<cid>`: the original audio, when a track using it allows downloads."""
+    context: AppContext = request.state.context
+    did, cid = _did_of(request), request.path_params["cid"]
+    if not is_valid_did(did) or not is_valid_cid(cid) or "/" in cid:
+        return _not_found("not a DID and an audio blob CID")
+    try:
+        offer = await download_offer(context.db, did, cid)
+        if offer.access == "unlisted":
+            secret = context.keys.secret(STREAM_KEY_NAME)
+            if not valid_stream_token(secret, did, cid, request.query_params.get("t", "")):
+                return JSONResponse(
+                    {
+                        "error": "Forbidden",
+                        "message": "this download needs a valid, unexpired address",
+                    },
+                    403,
+                    headers=_CORS,
+                )
+        blob = await open_blob(context.db, context.blobs_dir, did, cid)
+    except OmsError as e:
+        return _error(e)
+    etag = f'"{cid}"'
+    filename = download_filename(offer.artist, offer.title, blob.mime_type)
+    headers = {
+        **_CORS,
+        "ETag": etag,
+        "Content-Disposition": _content_disposition(filename),
+        # The bytes never change under their CID; whether the artist still allows the
+        # download may, so caches keep it for a day at most.
+        "Cache-Control": "public, max-age=86400" if offer.access == "public" else _PRIVATE_CACHE,
+        "X-Content-Type-Options": "nosniff",
+    }
+    candidates = {
+        t.strip().removeprefix("W/") for t in request.headers.get("if-none-match", "").split(",")
+    }
+    if etag in candidates or "*" in candidates:
+        return Response(status_code=304, headers=headers)
+    return FileResponse(blob.path, media_type=served_mime_type(blob.mime_type), headers=headers)

@@ -83,14 +83,18 @@ class _Views:
         if t.release_date is not None:
             out["releaseDate"] = format_datetime(t.release_date)
         _put(out, "artwork", self.artwork(t.origin, t.did, t.artwork_cid) or self.cover(t))
+        # An unlisted track's addresses carry a signed, expiring token: having its view (its
+        # AT-URI) is what lets one listen (and download, where the artist allows it).
+        signed = ""
+        if t.visibility == "unlisted" and t.origin == LOCAL:
+            secret = self.keys.secret(STREAM_KEY_NAME)
+            signed = f"?t={sign_stream(secret, t.did, t.audio_cid)}"
+        if t.downloadable:
+            out["downloadUrl"] = (
+                f"{self.service(t.origin)}/download/{_in_path(t.did)}/{t.audio_cid}{signed}"
+            )
         if t.streamable:
             media = f"{self.service(t.origin)}/hls/{_in_path(t.did)}/{t.audio_cid}"
-            # An unlisted track's address carries a signed, expiring token: having its view
-            # (its AT-URI) is what lets one listen.
-            signed = ""
-            if t.visibility == "unlisted" and t.origin == LOCAL:
-                secret = self.keys.secret(STREAM_KEY_NAME)
-                signed = f"?t={sign_stream(secret, t.did, t.audio_cid)}"
             out["streamUrl"] = f"{media}/master.m3u8{signed}"
             if t.media_status == "ready":
                 out["waveformUrl"] = f"{media}/waveform.json{signed}"

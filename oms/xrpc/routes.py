@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route, WebSocketRoute
 
-from oms.xrpc import blobs, catalog, firehose, identity, repo, server, sync
+from oms.xrpc import blobs, catalog, firehose, identity, media, repo, server, sync, uploads
 from oms.xrpc.dispatch import Handler, xrpc_endpoint
 
 __all__ = ["METHODS", "routes"]
@@ -61,6 +61,9 @@ METHODS: dict[str, Handler] = {
     "fm.oms.catalog.searchReleases": catalog.search_releases,
     "fm.oms.catalog.getSimilarTracks": catalog.get_similar_tracks,
     "fm.oms.catalog.getRadio": catalog.get_radio,
+    # fm.oms.media (oms/xrpc/media.py)
+    "fm.oms.media.getStatus": media.get_status,
+    "fm.oms.media.describeUpload": uploads.describe_upload,  # oms/xrpc/uploads.py
 }
 
 

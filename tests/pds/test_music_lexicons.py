@@ -39,7 +39,9 @@ CATALOG = [
         "getRadio",
     )
 ]  # fmt: skip
-MUSIC_NSIDS = sorted([*RECORDS, "fm.oms.defs", *CATALOG])
+MUSIC_NSIDS = sorted(
+    [*RECORDS, "fm.oms.defs", *CATALOG, "fm.oms.media.getStatus", "fm.oms.media.describeUpload"]
+)
 
 TID = "3lbq2x4ymkc2a"
 DID = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"

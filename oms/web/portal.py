@@ -1,0 +1,219 @@
+"""The creator portal: an artist's dashboard of uploads, the upload page, the track and release
+editors, and the live feed of media progress.
+
+The pages only show; every change (upload, publish, edit, replace, delete) is made by the
+portal's scripts through the node's XRPC methods, as any ATProto client would make it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from oms.context import AppContext
+from oms.errors import Forbidden, NotFound
+from oms.library.ingest import MediaProgress
+from oms.library.store.creator import creator_releases, creator_tracks
+from oms.media.tags import safe_title_from_filename
+from oms.pds.repo import Record
+from oms.pds.syntax import is_valid_record_key
+from oms.pds.web_sessions import WebSession
+from oms.web.render import page
+from oms.web.session import sign_in_redirect, signed_in
+
+__all__ = ["dashboard", "events", "release_editor", "track_editor", "upload_page"]
+
+TRACK = "fm.oms.track"
+RELEASE = "fm.oms.release"
+CREATOR_ROLES = ("artist", "admin")
+LICENSES = (
+    ("all-rights-reserved", "All rights reserved"),
+    ("cc-by-4.0", "CC BY 4.0"),
+    ("cc-by-sa-4.0", "CC BY-SA 4.0"),
+    ("cc-by-nc-4.0", "CC BY-NC 4.0"),
+    ("cc-by-nc-sa-4.0", "CC BY-NC-SA 4.0"),
+    ("cc-by-nd-4.0", "CC BY-ND 4.0"),
+    ("cc-by-nc-nd-4.0", "CC BY-NC-ND 4.0"),
+    ("cc0-1.0", "CC0 (public domain)"),
+)
+RELEASE_KINDS = ("album", "ep", "single", "compilation")
+# A comment line keeps proxies from closing a quiet event stream.
+_HEARTBEAT_S = 15.0
+
+
+def _context(request: Request) -> AppContext:
+    context: AppContext = request.state.context
+    return context
+
+
+async def _creator(request: Request) -> WebSession | Response:
+    """The signed-in artist (or admin), a sign-in redirect, or Forbidden for a fan."""
+    session = await signed_in(request)
+    if session is None:
+        return sign_in_redirect(request)
+    if session.role not in CREATOR_ROLES:
+        raise Forbidden("the creator portal is for the collective's artists")
+    return session
+
+
+def _status_label(status: str | None) -> str:
+    return {
+        None: "waiting to be indexed",
+        "queued": "queued",
+        "processing": "processing",
+        "ready": "ready",
+        "failed": "failed",
+    }.get(status, status or "")
+
+
+async def dashboard(request: Request) -> Response:
+    session = await _creator(request)
+    if isinstance(session, Response):
+        return session
+    db = _context(request).db
+    tracks = await creator_tracks(db, session.did)
+    counts: dict[str, int] = {}
+    for row in tracks:
+        counts[row["status"] or "queued"] = counts.get(row["status"] or "queued", 0) + 1
+    wanted = request.query_params.get("status", "")
+    shown = [t for t in tracks if not wanted or (t["status"] or "queued") == wanted]
+    return await page(
+        request,
+        "portal/dashboard.html",
+        tracks=shown,
+        total=len(tracks),
+        counts=counts,
+        wanted=wanted,
+        releases=await creator_releases(db, session.did),
+        status_label=_status_label,
+    )
+
+
+async def upload_page(request: Request) -> Response:
+    session = await _creator(request)
+    if isinstance(session, Response):
+        return session
+    context = _context(request)
+    return await page(
+        request,
+        "portal/upload.html",
+        licenses=LICENSES,
+        kinds=RELEASE_KINDS,
+        max_mb=int(context.settings["pds.blob_max_mb"]),
+    )
+
+
+async def _own_record(request: Request, session: WebSession, collection: str) -> Record:
+    rkey = request.path_params["rkey"]
+    if not is_valid_record_key(rkey):
+        raise NotFound(f"no {collection} record {rkey!r}")
+    return await _context(request).repos.get_record(session.did, collection, rkey)
+
+
+def _fields(record: Record) -> dict[str, Any]:
+    return dict(record.value) if isinstance(record.value, dict) else {}
+
+
+def _record_json(record: Record) -> str:
+    # Embedded in a <script type="application/json">: "</" must not end the element.
+    return json.dumps({"uri": record.uri, "cid": record.cid, "value": record.value}).replace(
+        "</", "<\\/"
+    )
+
+
+async def track_editor(request: Request) -> Response:
+    session = await _creator(request)
+    if isinstance(session, Response):
+        return session
+    record = await _own_record(request, session, TRACK)
+    value = _fields(record)
+    rows = await creator_tracks(_context(request).db, session.did)
+    indexed = next((r for r in rows if r["uri"] == record.uri), None)
+    return await page(
+        request,
+        "portal/track.html",
+        record=record,
+        track=value,
+        indexed=indexed,
+        record_json=_record_json(record),
+        licenses=LICENSES,
+        status_label=_status_label,
+        title=str(value.get("title") or safe_title_from_filename(record.uri)),
+    )
+
+
+async def release_editor(request: Request) -> Response:
+    session = await _creator(request)
+    if isinstance(session, Response):
+        return session
+    record = await _own_record(request, session, RELEASE)
+    tracks = {r["uri"]: r for r in await creator_tracks(_context(request).db, session.did)}
+    value = _fields(record)
+    listed = [
+        {"uri": ref.get("uri"), "cid": ref.get("cid"), "row": tracks.get(str(ref.get("uri")))}
+        for ref in value.get("tracks", [])
+        if isinstance(ref, dict)
+    ]
+    return await page(
+        request,
+        "portal/release.html",
+        record=record,
+        release=value,
+        listed=listed,
+        record_json=_record_json(record),
+        kinds=RELEASE_KINDS,
+    )
+
+
+def _sse(event: str, data: dict[str, object]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+async def events(request: Request) -> Response:
+    """Server-sent events: the progress of the signed-in artist's media, as it happens."""
+    session = await _creator(request)
+    if isinstance(session, Response):
+        return session
+    bus = _context(request).bus
+    subscription = bus.subscribe(MediaProgress, maxsize=1000)
+
+    async def stream() -> AsyncIterator[bytes]:
+        try:
+            yield b"retry: 3000\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(subscription.get(), _HEARTBEAT_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": still here\n\n"
+                    continue
+                if subscription.overflowed:
+                    # Events were lost: the page reloads its state from the server.
+                    subscription.overflowed = False
+                    yield _sse("resync", {})
+                assert isinstance(event, MediaProgress)
+                if event.did != session.did:
+                    continue
+                yield _sse(
+                    "media",
+                    {
+                        "cid": event.cid,
+                        "status": event.status,
+                        "progress": int(event.progress),
+                        "error": event.error,
+                    },
+                )
+        finally:
+            subscription.close()
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
