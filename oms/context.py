@@ -189,6 +189,7 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
         swept = await asyncio.to_thread(context.media.sweep_partials)
         if swept:
             log.info("removed %d partial media ladders left by a crash", swept)
+        await context.media.requeue_interrupted()
         resumed = await requeue_interrupted(db)
         if resumed:
             log.info("resumed %d interrupted background jobs", resumed)

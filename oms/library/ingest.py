@@ -255,6 +255,11 @@ class MediaPipeline:
             return  # a track uses the audio again: its ladder stays
         await asyncio.to_thread(_remove_tree, media_dir(self.hls_dir, did, cid))
 
+    async def requeue_interrupted(self) -> int:
+        """At start: media left 'processing' by a stop or crash says 'queued' again (its job
+        was put back in the queue too); the count of such media."""
+        return await store.requeue_processing(self.db, int(time.time() * 1000))
+
     def sweep_partials(self) -> int:
         """At start: remove partial ladders left by a crash (their jobs build them anew), and
         ladders a crash interrupted the removal of."""

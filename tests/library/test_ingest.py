@@ -19,6 +19,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from oms.app import create_app
+from oms.context import AppContext
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from tests.conftest import make_settings, sign_up
 
@@ -233,3 +234,22 @@ def test_the_picture_embedded_in_the_audio_becomes_the_tracks_artwork(
     assert Image.open(io.BytesIO(small.content)).size == (300, 300)
     large = client.get(view["artwork"]["large"].removeprefix("http://localhost:8000"))
     assert Image.open(io.BytesIO(large.content)).size == (300, 300)  # never upscaled
+
+
+def test_media_a_crash_left_processing_is_queued_again_at_start(
+    node: tuple[TestClient, Path], flac: bytes
+) -> None:
+    client, data_dir = node
+    _publish(client, flac, "Tone")
+    _wait(data_dir, lambda rows: rows and rows[0][0] in ("ready", "failed"))
+    context: AppContext = client.app_state["context"]
+    assert context.media is not None
+
+    async def crashed_midway() -> None:
+        async with context.db.transaction() as tx:
+            await tx.execute("UPDATE media SET status = 'processing', progress = 42")
+
+    client.portal.call(crashed_midway)
+    assert client.portal.call(context.media.requeue_interrupted) == 1
+    assert _media(data_dir)[0][0] == "queued"
+    assert client.portal.call(context.media.requeue_interrupted) == 0

@@ -15,6 +15,7 @@ __all__ = [
     "audio_of_track",
     "audio_uses",
     "mark_ready",
+    "requeue_processing",
     "media_owners",
     "media_row",
     "media_states",
@@ -63,6 +64,17 @@ async def set_progress(db: Database, did: str, cid: str, progress: float) -> Non
             " WHERE did = ? AND audio_cid = ? AND status = 'processing'",
             (progress, did, cid),
         )
+
+
+async def requeue_processing(db: Database, now: int) -> int:
+    """At start: media a stopped or crashed node was processing waits for its job again."""
+    async with db.transaction() as tx:
+        cursor = await tx.execute(
+            "UPDATE media SET status = 'queued', progress = 0, updated_at = ?"
+            " WHERE status = 'processing'",
+            (now,),
+        )
+        return int(cursor.rowcount)
 
 
 async def mark_ready(db: Database, did: str, cid: str, ready: ReadyMedia, now: int) -> bool:
