@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -28,7 +29,7 @@ from oms.web import account, media, operations, pages, portal, wellknown
 from oms.web.render import render_error
 from oms.xrpc import routes as xrpc
 
-__all__ = ["create_app", "routes"]
+__all__ = ["create_app", "routes", "signal_stopping"]
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +132,17 @@ def create_app(settings: Settings) -> Starlette:
             await context.close()
             log.info("OMS stopped cleanly")
 
-    return Starlette(
+    app = Starlette(
         routes=routes(),
         lifespan=lifespan,
         middleware=[Middleware(RequestMiddleware), Middleware(SecurityHeadersMiddleware)],
         exception_handlers={OmsError: _on_error, HTTPException: _on_http_error},
     )
+    # Set when the node starts to stop: responses that would stream forever (server-sent
+    # events) end, so that the server is not kept waiting for them.
+    app.state.stopping = asyncio.Event()
+    return app
+
+
+def signal_stopping(app: Starlette) -> None:
+    app.state.stopping.set()

@@ -219,11 +219,12 @@ def _preflight(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from oms.app import create_app
+    from oms.app import create_app, signal_stopping
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             super().handle_exit(sig, frame)
+            signal_stopping(app)
             # uvicorn re-raises a caught signal once it has shut down, so a clean stop would end
             # as "killed by SIGTERM"; a node that stopped cleanly exits 0 instead.
             self._captured_signals.clear()
@@ -231,8 +232,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(str(settings["log.level"]), str(settings["log.format"]))
     _preflight(settings)
     sock = _bind(str(settings["server.host"]), int(settings["server.port"]))
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         log_config=None,
         access_log=False,
         proxy_headers=True,

@@ -44,6 +44,8 @@ LICENSES = (
 RELEASE_KINDS = ("album", "ep", "single", "compilation")
 # A comment line keeps proxies from closing a quiet event stream.
 _HEARTBEAT_S = 15.0
+# How often a quiet stream checks whether the node is stopping.
+_WAKE_S = 1.0
 
 
 def _context(request: Request) -> AppContext:
@@ -180,18 +182,23 @@ async def events(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     bus = _context(request).bus
+    stopping: asyncio.Event = request.app.state.stopping
     subscription = bus.subscribe(MediaProgress, maxsize=1000)
 
     async def stream() -> AsyncIterator[bytes]:
+        quiet = 0.0
         try:
             yield b"retry: 3000\n\n"
-            while True:
+            while not stopping.is_set():
                 try:
-                    event = await asyncio.wait_for(subscription.get(), _HEARTBEAT_S)
+                    event = await asyncio.wait_for(subscription.get(), _WAKE_S)
                 except TimeoutError:
-                    if await request.is_disconnected():
-                        return
-                    yield b": still here\n\n"
+                    quiet += _WAKE_S
+                    if quiet >= _HEARTBEAT_S:
+                        quiet = 0.0
+                        if await request.is_disconnected():
+                            return
+                        yield b": still here\n\n"
                     continue
                 if subscription.overflowed:
                     # Events were lost: the page reloads its state from the server.
