@@ -1,5 +1,5 @@
 """The `oms` command: serve the node, and the operator's tools (config, doctor, backup,
-accounts).
+accounts, import).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import errno
 import json
+import os
 import secrets
 import socket
 import sys
@@ -19,14 +20,26 @@ from typing import Any
 
 from oms import __version__
 from oms.config import SETTINGS, Settings, load_settings
-from oms.context import DataDirLock, free_megabytes, prepare_data_dir
+from oms.context import DataDirLock, free_megabytes, open_context, prepare_data_dir
 from oms.db.backup import DATABASE_FILE, create_backup, restore_backup
 from oms.db.database import Database
 from oms.db.migrations import known_migrations
-from oms.errors import OmsError, StartupError
+from oms.errors import InvalidRequest, OmsError, StartupError
+from oms.jobs.worker import JobWorker
+from oms.library.importer import (
+    LICENSES,
+    FileOutcome,
+    Importer,
+    ImportOptions,
+    MediaOutcome,
+    ReleaseOutcome,
+    find_artist,
+    wait_for_media,
+)
 from oms.library.index import reindex
 from oms.logs import configure_logging
 from oms.media.ffmpeg_binary import locate_ffmpeg
+from oms.media.probe import ProbeLimits
 from oms.pds import accounts, sessions
 from oms.pds.bootstrap import issue_setup_token
 from oms.pds.keystore import KeyStore
@@ -118,6 +131,44 @@ def build_parser() -> argparse.ArgumentParser:
         "reindex", parents=[common], help="rebuild the catalog index from the node's repositories"
     )
     reindex_command.set_defaults(handler=cmd_reindex)
+
+    importing = commands.add_parser(
+        "import",
+        parents=[common],
+        help="publish a folder of audio (recursive) as an artist's tracks and releases",
+    )
+    importing.add_argument("folder", type=Path, metavar="DIR", help="folder of audio files")
+    importing.add_argument(
+        "--artist", required=True, metavar="HANDLE", help="the account to publish as"
+    )
+    importing.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="files (and transcodes) worked on at once (default: one per CPU core)",
+    )
+    importing.add_argument(
+        "--license",
+        choices=LICENSES,
+        default="all-rights-reserved",
+        metavar="LICENSE",
+        help=f"licence of the tracks: {', '.join(LICENSES)} (default: all-rights-reserved)",
+    )
+    importing.add_argument(
+        "--unlisted", action="store_true", help="publish the tracks unlisted (default: public)"
+    )
+    importing.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="wait until the tracks are transcoded, by this command when no node serves the "
+        "data dir, else by the node (default: --wait)",
+    )
+    importing.add_argument(
+        "--dry-run", action="store_true", help="check and read every file, publish nothing"
+    )
+    importing.set_defaults(handler=cmd_import)
 
     account = commands.add_parser("account", help="manage the node's accounts")
     account_commands = account.add_subparsers(
@@ -398,6 +449,105 @@ def cmd_reindex(args: argparse.Namespace, settings: Settings) -> int:
     count = asyncio.run(run())
     print(f"catalog rebuilt from {count} records")
     return 0
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+def _print_file(outcome: FileOutcome) -> None:
+    print(f"{outcome.status:<10} {outcome.path}: {outcome.detail}", flush=True)
+
+
+def _print_release(outcome: ReleaseOutcome) -> None:
+    detail = f": {outcome.detail}" if outcome.detail else ""
+    print(
+        f"release    {outcome.title!r} {outcome.status} ({outcome.tracks} tracks){detail}",
+        flush=True,
+    )
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    if args.jobs < 1:
+        raise InvalidRequest("--jobs takes a number from 1")
+    options = ImportOptions(
+        license=args.license,
+        visibility="unlisted" if args.unlisted else "public",
+        jobs=args.jobs,
+        dry_run=args.dry_run,
+    )
+    # With no node serving the data dir, this command takes its lock and runs the indexer and
+    # the media jobs itself until its tracks are playable; else the serving node does them.
+    serving_elsewhere = DataDirLock(settings.data_dir).held_elsewhere()
+    run_jobs = args.wait and not args.dry_run and not serving_elsewhere
+
+    async def run() -> int:
+        context = await open_context(settings, serving=run_jobs)
+        worker: JobWorker | None = None
+        interrupted = True
+        try:
+            importer = Importer(
+                db=context.db,
+                repos=context.repos,
+                blobs_dir=context.blobs_dir,
+                ffmpeg=context.ffmpeg.path,
+                probe_limits=context.media.probe_limits if context.media else ProbeLimits(),
+                max_bytes=int(settings["pds.blob_max_mb"]) * 1024 * 1024,
+            )
+            artist = await find_artist(context.db, context.repos, args.artist, settings.hostname)
+            if run_jobs and context.catalog_indexer is not None:
+                worker = JobWorker(context.db, context.job_handlers, args.jobs)
+                worker.start()
+                await context.catalog_indexer.start()
+            report = await importer.import_folder(
+                artist, args.folder, options, on_file=_print_file, on_release=_print_release
+            )
+            skipped, failed = report.count("skipped"), report.count("failed")
+            done = report.count("ok") if args.dry_run else len(report.published)
+            print(
+                f"{len(report.files)} files: {done} {'ok' if args.dry_run else 'published'}, "
+                f"{skipped} skipped, {failed} failed; {len(report.releases)} releases",
+                flush=True,
+            )
+            media_failed = 0
+            if args.wait and report.tracks and not args.dry_run:
+                where = "here" if run_jobs else "by the node serving this data dir"
+                print(f"transcoding {len(report.tracks)} tracks {where}...", flush=True)
+
+                def settled(outcome: MediaOutcome) -> None:
+                    reason = f": {outcome.error}" if outcome.error else ""
+                    print(f"{outcome.status:<10} {outcome.path}{reason}", flush=True)
+
+                def node_serving() -> bool:
+                    return DataDirLock(settings.data_dir).held_elsewhere()
+
+                media = await wait_for_media(
+                    context.db,
+                    artist.did,
+                    report.tracks,
+                    on_settled=settled,
+                    worker_alive=None if run_jobs else node_serving,
+                )
+                media_failed = sum(1 for m in media if m.status != "ready")
+                ready = len(media) - media_failed
+                print(f"{ready} of {len(report.tracks)} tracks ready to play")
+                if len(media) < len(report.tracks):
+                    print(
+                        "the node serving this data dir stopped; the other tracks are "
+                        "transcoded when a node next starts ('oms serve')"
+                    )
+            elif report.published and not serving_elsewhere and not args.dry_run:
+                print("the tracks are transcoded when the node next starts ('oms serve')")
+            interrupted = False
+            return 1 if report.failed or media_failed else 0
+        finally:
+            if context.catalog_indexer is not None:
+                await context.catalog_indexer.stop()
+            if worker is not None:
+                # Interrupted: running transcodes go back to the queue for the next start.
+                await worker.stop(0.0 if interrupted else 5.0)
+            await context.close()
+
+    return asyncio.run(run())
 
 
 # --- accounts -------------------------------------------------------------------------------

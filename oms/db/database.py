@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,16 +123,23 @@ class Database:
         started = time.perf_counter()
         tx = Transaction(self._writer)
         async with self._write_lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            # BEGIN, COMMIT and ROLLBACK run on the writer's thread even when the caller is
+            # cancelled meanwhile; each is awaited to its end, so no cancellation leaves the
+            # connection inside a transaction that every later write would trip over.
+            if await _to_completion(self._writer.execute("BEGIN IMMEDIATE")):
+                await _to_completion(self._writer.execute("ROLLBACK"))
+                raise asyncio.CancelledError
             try:
                 yield tx
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await _to_completion(self._writer.execute("ROLLBACK"))
                 raise
-            await self._writer.execute("COMMIT")
+            cancelled = await _to_completion(self._writer.execute("COMMIT"))
             DB_WRITE_SECONDS.observe(time.perf_counter() - started)
         for event in tx.events:
             self.bus.publish(event)
+        if cancelled:  # committed, and its events published; the caller still stops
+            raise asyncio.CancelledError
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -172,6 +179,23 @@ class Database:
         rows = await self.fetchall("PRAGMA integrity_check")
         problems = [str(row[0]) for row in rows]
         return [] if problems == ["ok"] else problems
+
+
+async def _to_completion(statement: Awaitable[Any]) -> bool:
+    """Await `statement` to its end through cancellations; True if the awaiting task was
+    cancelled meanwhile (the caller re-raises once the connection is in a clean state).
+    The statement's own error is raised."""
+    future = asyncio.ensure_future(statement)
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.cancelled():
+                raise
+            cancelled = True
+    future.result()
+    return cancelled
 
 
 async def _connect(database: str, *, uri: bool) -> aiosqlite.Connection:

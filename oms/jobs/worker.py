@@ -21,6 +21,7 @@ __all__ = ["JobWorker"]
 log = logging.getLogger(__name__)
 
 _IDLE_POLL_SECONDS = 2.0
+_MAX_QUEUE_PAUSE_SECONDS = 60.0
 
 
 class JobWorker:
@@ -52,23 +53,36 @@ class JobWorker:
                 self._wake.set()
 
     async def _loop(self) -> None:
+        """Claim and run jobs until stopped. A failure of the queue itself (the database
+        refusing a write, a full disk) is logged and retried after a pause: it must not end
+        the loop, which would leave jobs waiting forever with nothing said."""
         kinds = tuple(self.handlers)
+        pause = _IDLE_POLL_SECONDS
         while not self._stopping:
-            job = await queue.claim(self.db, kinds)
-            if job is None:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), _IDLE_POLL_SECONDS)
-                continue
-            task = asyncio.create_task(self._run(job), name=f"job-{job.id}-{job.kind}")
-            self._running[job.id] = task
             try:
-                await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if not task.done():
-                    raise
-            finally:
-                self._running.pop(job.id, None)
+                await self._claim_and_run(kinds)
+                pause = _IDLE_POLL_SECONDS
+            except Exception:
+                log.exception("the job queue failed; trying again in %.0f s", pause)
+                await asyncio.sleep(pause)  # a stop cancels it: no transaction is open here
+                pause = min(pause * 2, _MAX_QUEUE_PAUSE_SECONDS)
+
+    async def _claim_and_run(self, kinds: tuple[str, ...]) -> None:
+        job = await queue.claim(self.db, kinds)
+        if job is None:
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), _IDLE_POLL_SECONDS)
+            return
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}-{job.kind}")
+        self._running[job.id] = task
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                raise
+        finally:
+            self._running.pop(job.id, None)
 
     async def _run(self, job: queue.Job) -> None:
         handler = self.handlers[job.kind]

@@ -18,6 +18,7 @@ from oms.errors import InvalidRequest
 from oms.library.store.creator import track_using_audio
 from oms.media.probe import AudioProbe, ProbeLimits, probe
 from oms.media.tags import AudioTags, read_tags, safe_title_from_filename
+from oms.media.verify import verify_decodes
 from oms.pds.blobs import BlobRef, open_blob, store_upload
 
 __all__ = ["UploadDescription", "describe_upload"]
@@ -56,6 +57,8 @@ async def describe_upload(
     if not blob.mime_type.startswith("audio/"):
         raise InvalidRequest(f"the blob {cid} is {blob.mime_type}, not audio", name="InvalidMedia")
     audio = await probe(ffmpeg, blob.path, limits=limits)
+    # The whole file, not just its start: a cut file is refused before it is published.
+    await verify_decodes(ffmpeg, blob.path, probe=audio, limits=limits)
     tags = await asyncio.to_thread(read_tags, blob.path)
     artwork = None
     if tags.cover is not None and len(tags.cover.data) <= max_blob_bytes:

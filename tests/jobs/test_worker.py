@@ -113,3 +113,32 @@ async def test_stopping_gives_a_running_job_back_to_resume_later(tmp_path: Path)
     await resumed.stop(1)
     await _until(lambda: _all_done(db, [job_id]))
     await db.close()
+
+
+async def test_a_failing_queue_is_logged_and_the_worker_carries_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = await Database.open(tmp_path / "oms.sqlite3")
+    done: list[int] = []
+
+    async def handle(job: queue.Job) -> None:
+        done.append(job.payload["n"])
+
+    async def rename(old: str, new: str) -> None:
+        async with db.transaction() as tx:
+            await tx.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+    await rename("jobs", "jobs_away")  # every claim now fails inside the database
+    worker = JobWorker(db, {"count": handle}, concurrency=1)
+    worker.start()
+    await _until(lambda: _logged(caplog, "the job queue failed"))
+    await rename("jobs_away", "jobs")
+    job_id = await _enqueue(db, "count", n=7)
+    await _until(lambda: _all_done(db, [job_id]), timeout=10)
+    assert done == [7]
+    await worker.stop(1)
+    await db.close()
+
+
+async def _logged(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in record.getMessage() for record in caplog.records)

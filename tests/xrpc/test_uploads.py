@@ -130,6 +130,11 @@ def test_unusable_audio_is_refused_with_its_reason(node: tuple, files: dict[str,
     assert answer.status_code == 400
     assert answer.json()["error"] == "InvalidMedia"
     assert "short" in answer.json()["message"]
+    whole = files["tagged"].read_bytes()
+    cut = _upload(client, auth, whole[: len(whole) // 2], "audio/flac")
+    answer = _describe(client, auth, cut["ref"]["$link"])
+    assert answer.status_code == 400
+    assert answer.json()["message"].startswith("truncated FLAC: decoding stopped at")
     image = _upload(client, auth, png_bytes(), "image/png")
     answer = _describe(client, auth, image["ref"]["$link"])
     assert answer.status_code == 400
