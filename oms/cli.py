@@ -232,6 +232,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # Whoever read the output went away (`oms import … | head`): stop without a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # --- serve and init -------------------------------------------------------------------------
@@ -505,7 +513,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             done = report.count("ok") if args.dry_run else len(report.published)
             print(
                 f"{len(report.files)} files: {done} {'ok' if args.dry_run else 'published'}, "
-                f"{skipped} skipped, {failed} failed; {len(report.releases)} releases",
+                f"{skipped} skipped, {failed} failed; {_count(len(report.releases), 'release')}",
                 flush=True,
             )
             media_failed = 0

@@ -70,7 +70,7 @@ def test_import_publishes_and_transcodes_with_no_node_running(tmp_path: Path, fo
     assert lines[DUPLICATE] == "skipped: duplicate of Night Album/01 First.flac"
     for path, reason in BAD.items():
         assert lines[path].startswith(f"failed: {reason}"), lines[path]
-    assert "8 files: 4 published, 1 skipped, 3 failed; 1 releases" in result.stdout
+    assert "8 files: 4 published, 1 skipped, 3 failed; 1 release" in result.stdout
     assert "release    'Night Album' published (3 tracks)" in result.stdout
     assert "transcoding 4 tracks here..." in result.stdout
     assert "4 of 4 tracks ready to play" in result.stdout
@@ -94,7 +94,7 @@ def test_import_publishes_and_transcodes_with_no_node_running(tmp_path: Path, fo
     assert again.returncode == 1, again.stdout + again.stderr
     lines = _lines(again)
     assert {p for p, line in lines.items() if "already published as at://" in line} == GOOD
-    assert "8 files: 0 published, 5 skipped, 3 failed; 1 releases" in again.stdout
+    assert "8 files: 0 published, 5 skipped, 3 failed; 1 release" in again.stdout
     assert "release    'Night Album' unchanged (3 tracks)" in again.stdout
     assert "4 of 4 tracks ready to play" in again.stdout
     assert _query(data, "SELECT collection, count(*) FROM records GROUP BY collection") == records
