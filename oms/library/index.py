@@ -23,7 +23,7 @@ from oms.library.store.writes import MediaChanges
 from oms.pds.car import read_car
 from oms.pds.dagcbor import CID, DataModel, cid_to_str, decode, to_json
 from oms.pds.lexicons import Lexicons
-from oms.pds.sequencer import EventSequenced, StoredEvent, events_after
+from oms.pds.sequencer import EventSequenced, StoredEvent, events_after, last_seq
 
 __all__ = [
     "PROCESS_MEDIA",
@@ -196,6 +196,20 @@ class CatalogIndexer:
                 await queue_media_jobs(tx, media)
                 tx.publish(CatalogUpdated(end))
         return len(events) if media is not None else 0
+
+    async def settle(self) -> None:
+        """Return once every event sequenced so far is indexed, so that a page read right
+        after a write shows it (callers bound the wait with `asyncio.timeout`)."""
+        updates = self.db.bus.subscribe(CatalogUpdated, maxsize=100)
+        try:
+            target = await last_seq(self.db)
+            position = await store.catalog_position(self.db)
+            while position < target:
+                event = await updates.get()
+                assert isinstance(event, CatalogUpdated)
+                position = max(position, event.seq)
+        finally:
+            updates.close()
 
     async def catch_up(self) -> int:
         """Index every event sequenced so far; returns how many."""

@@ -8,7 +8,9 @@ portal's scripts through the node's XRPC methods, as any ATProto client would ma
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -63,6 +65,18 @@ async def _creator(request: Request) -> WebSession | Response:
     return session
 
 
+async def _own_tracks(request: Request, session: WebSession) -> list[sqlite3.Row]:
+    """The artist's tracks as the catalog has them once it has caught up with the latest
+    writes: what the artist just published, edited or deleted shows (read your writes)."""
+    context = _context(request)
+    if context.catalog_indexer is not None:
+        # A busy indexer delays the page by two seconds at most; it then shows what it has.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(2):
+                await context.catalog_indexer.settle()
+    return await creator_tracks(context.db, session.did)
+
+
 def _status_label(status: str | None) -> str:
     return {
         None: "waiting to be indexed",
@@ -78,7 +92,7 @@ async def dashboard(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     db = _context(request).db
-    tracks = await creator_tracks(db, session.did)
+    tracks = await _own_tracks(request, session)
     counts: dict[str, int] = {}
     for row in tracks:
         counts[row["status"] or "queued"] = counts.get(row["status"] or "queued", 0) + 1
@@ -134,7 +148,7 @@ async def track_editor(request: Request) -> Response:
         return session
     record = await _own_record(request, session, TRACK)
     value = _fields(record)
-    rows = await creator_tracks(_context(request).db, session.did)
+    rows = await _own_tracks(request, session)
     indexed = next((r for r in rows if r["uri"] == record.uri), None)
     return await page(
         request,
@@ -154,19 +168,21 @@ async def release_editor(request: Request) -> Response:
     if isinstance(session, Response):
         return session
     record = await _own_record(request, session, RELEASE)
-    tracks = {r["uri"]: r for r in await creator_tracks(_context(request).db, session.did)}
+    tracks = {r["uri"]: r for r in await _own_tracks(request, session)}
     value = _fields(record)
     listed = [
         {"uri": ref.get("uri"), "cid": ref.get("cid"), "row": tracks.get(str(ref.get("uri")))}
         for ref in value.get("tracks", [])
         if isinstance(ref, dict)
     ]
+    in_release = {item["uri"] for item in listed}
     return await page(
         request,
         "portal/release.html",
         record=record,
         release=value,
         listed=listed,
+        others=[row for uri, row in tracks.items() if uri not in in_release],
         record_json=_record_json(record),
         kinds=RELEASE_KINDS,
     )

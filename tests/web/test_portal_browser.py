@@ -124,6 +124,22 @@ def test_an_artist_publishes_an_album_through_the_portal(
     expect(order.nth(0)).to_contain_text("First Light")
     expect(order.nth(1)).to_contain_text("Second Wave (edit)")
 
+    # the release editor: take a track out, then add it back first
+    release_url = page.url
+    order.nth(1).locator("button.remove").click()
+    page.click("text=Save release")
+    expect(page.locator("#result")).to_have_text("Saved.")
+    page.goto(release_url)
+    expect(page.locator("#order li")).to_have_count(1)
+    page.select_option("#add-track", label="Second Wave (edit)")
+    page.click("#add-button")
+    page.locator("#order li").nth(1).locator("button.up").click()
+    page.click("text=Save release")
+    expect(page.locator("#result")).to_have_text("Saved.")
+    page.goto(release_url)
+    expect(page.locator("#order li").nth(0)).to_contain_text("Second Wave (edit)")
+    expect(page.locator("#order li").nth(1)).to_contain_text("First Light")
+
     # edit a track
     page.goto(f"{server.public_url}/portal")
     page.click("text=First Light")

@@ -204,6 +204,27 @@ function releaseEditor(form) {
   const result = document.getElementById("result");
   const order = document.getElementById("order");
   orderList(order);
+  const adder = document.getElementById("add-track");
+  document.getElementById("add-button")?.addEventListener("click", () => {
+    const choice = adder.selectedOptions[0];
+    if (!choice) return;
+    const item = document.createElement("li");
+    item.dataset.uri = choice.value;
+    item.dataset.cid = choice.dataset.cid;
+    const name = document.createElement("span");
+    name.textContent = choice.textContent;
+    item.append(name);
+    for (const [kind, label, text] of [["up", "Move up", "↑"], ["down", "Move down", "↓"], ["remove", "Remove from the release", "✕"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = kind;
+      button.setAttribute("aria-label", label);
+      button.textContent = text;
+      item.append(button);
+    }
+    order.append(item);
+    choice.remove();
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     setResult(result, "Saving…");

@@ -174,6 +174,12 @@ async function artworkOf(input, fallback) {
   return uploadBlob(file);
 }
 
+// Plain lyrics as edited; the file's time-synced lines are kept as they were tagged.
+function lyricsOf(plain, synced) {
+  if (!plain && !synced?.length) return undefined;
+  return withoutEmpty({ plain: plain || undefined, synced: synced?.length ? synced : undefined });
+}
+
 async function trackRecord(card, now) {
   const title = field(card, "title").value.trim();
   if (!title) throw new Error("every track needs a title");
@@ -190,7 +196,7 @@ async function trackRecord(card, now) {
     discNumber: number(field(card, "discNumber").value),
     isrc: normalIsrc(field(card, "isrc").value),
     releaseDate: dateTime(field(card, "releaseDate").value),
-    lyrics: lyrics ? { plain: lyrics } : undefined,
+    lyrics: lyricsOf(lyrics, card.described.tags.syncedLyrics),
     license: field(card, "license").value,
     visibility: field(card, "visibility").value,
     downloadable: field(card, "downloadable").checked,
