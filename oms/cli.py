@@ -27,7 +27,6 @@ from oms.db.migrations import known_migrations
 from oms.errors import InvalidRequest, OmsError, StartupError
 from oms.jobs.worker import JobWorker
 from oms.library.importer import (
-    LICENSES,
     FileOutcome,
     Importer,
     ImportOptions,
@@ -37,6 +36,7 @@ from oms.library.importer import (
     wait_for_media,
 )
 from oms.library.index import reindex
+from oms.library.records import LICENSES
 from oms.logs import configure_logging
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.media.probe import ProbeLimits

@@ -11,12 +11,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from starlette.testclient import TestClient
 
 from oms.config import Settings, load_settings
+from oms.media.ffmpeg_binary import locate_ffmpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 OMS = [sys.executable, "-m", "oms"]
@@ -52,6 +54,58 @@ def sign_up(
     assert answer.status_code == 200, answer.text
     body = answer.json()
     return body["did"], {"Authorization": f"Bearer {body['accessJwt']}"}
+
+
+def upload_blob(
+    client: httpx.Client, headers: dict[str, str], content: bytes, mime: str = "audio/flac"
+) -> dict[str, Any]:
+    """`uploadBlob` over XRPC (a TestClient or a client of a real node); the blob ref."""
+    answer = client.post(
+        "/xrpc/com.atproto.repo.uploadBlob",
+        content=content,
+        headers={**headers, "Content-Type": mime},
+    )
+    assert answer.status_code == 200, answer.text
+    blob: dict[str, Any] = answer.json()["blob"]
+    return blob
+
+
+def publish_track(
+    client: httpx.Client,
+    headers: dict[str, str],
+    did: str,
+    blob: dict[str, Any],
+    title: str,
+    **fields: Any,
+) -> str:
+    """`createRecord` of an `fm.oms.track` naming `blob`, credited to `did`; its AT-URI."""
+    record = {
+        "$type": "fm.oms.track",
+        "title": title,
+        "artists": [{"name": "Ada", "did": did, "role": "primary"}],
+        "audio": blob,
+        "license": "cc-by-4.0",
+        "createdAt": "2024-05-01T12:00:00.000Z",
+        **fields,
+    }
+    created = client.post(
+        "/xrpc/com.atproto.repo.createRecord",
+        headers=headers,
+        json={"repo": did, "collection": "fm.oms.track", "record": record},
+    )
+    assert created.status_code == 200, created.text
+    return str(created.json()["uri"])
+
+
+def tone_flac(path: Path, seconds: float, frequency: int = 440) -> bytes:
+    """A stereo 44.1 kHz FLAC of a sine tone, written to `path`; its bytes."""
+    source = f"sine=frequency={frequency}:duration={seconds}:sample_rate=44100"
+    subprocess.run(
+        [str(locate_ffmpeg().path), "-v", "error", "-y", "-f", "lavfi", "-i", source, "-ac", "2",
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return path.read_bytes()
 
 
 def free_port() -> int:

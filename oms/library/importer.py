@@ -23,10 +23,10 @@ from oms.library.ingest import MediaProgress
 from oms.library.records import ARTIST_PROFILE, RELEASE, TRACK, fold
 from oms.library.store.media import media_states
 from oms.library.store.writes import catalog_position
+from oms.library.uploads import inspect_audio, store_cover
 from oms.media.failures import InvalidMedia
-from oms.media.probe import AudioProbe, ProbeLimits, probe
+from oms.media.probe import AudioProbe, ProbeLimits
 from oms.media.tags import AudioTags, read_tags, safe_title_from_filename, split_artists
-from oms.media.verify import verify_decodes
 from oms.pds import accounts
 from oms.pds.blobs import BlobRef, blob_path, store_upload
 from oms.pds.dagcbor import Codec, JsonValue, cid_from_bytes, cid_to_str
@@ -36,7 +36,6 @@ from oms.pds.tid import next_tid
 
 __all__ = [
     "AUDIO_TYPES",
-    "LICENSES",
     "Artist",
     "FileOutcome",
     "ImportOptions",
@@ -71,19 +70,6 @@ AUDIO_TYPES: dict[str, str] = {
     ".wv": "audio/x-wavpack",
     ".ape": "audio/x-ape",
 }
-# The fm.oms.track lexicon's known licences: the command refuses a typo instead of publishing it.
-LICENSES = (
-    "all-rights-reserved",
-    "cc0-1.0",
-    "cc-by-4.0",
-    "cc-by-sa-4.0",
-    "cc-by-nc-4.0",
-    "cc-by-nc-sa-4.0",
-    "cc-by-nd-4.0",
-    "cc-by-nc-nd-4.0",
-)
-_ARTWORK_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
-_ARTWORK_MAX_BYTES = 20_000_000  # the lexicons' limit on artwork blobs
 _READ_CHUNK = 1024 * 1024
 _SHA2_256 = 0x12
 _LIST_PAGE = 1000
@@ -554,12 +540,6 @@ class Importer:
                     break
         return found
 
-    async def _inspect(self, path: Path) -> tuple[AudioProbe, AudioTags]:
-        """The file's audio, checked from its header to its last frame, and its tags."""
-        probed = await probe(self.ffmpeg, path, limits=self.probe_limits)
-        await verify_decodes(self.ffmpeg, path, probe=probed, limits=self.probe_limits)
-        return probed, await asyncio.to_thread(read_tags, path)
-
     async def _publish(
         self, artist: Artist, source: _Source, options: ImportOptions
     ) -> tuple[FileOutcome, _Placed | None, int]:
@@ -567,7 +547,7 @@ class Importer:
         commit's sequence number."""
         mime = AUDIO_TYPES[source.path.suffix.lower()]
         if options.dry_run:
-            probed, tags = await self._inspect(source.path)
+            probed, tags = await inspect_audio(self.ffmpeg, source.path, self.probe_limits)
             title = tags.title or safe_title_from_filename(source.path.name)
             detail = f'would publish "{title}" ({probed.codec}, {probed.duration_ms / 1000:.1f} s)'
             # Enough of a track for planning its release; nothing is written.
@@ -581,8 +561,9 @@ class Importer:
         if audio.link != source.cid:
             raise InvalidMedia("the file changed while it was being imported")
         # The stored bytes are what the node will transcode: check those.
-        probed, tags = await self._inspect(blob_path(self.blobs_dir, audio.cid))
-        artwork = await self._artwork(artist, tags)
+        stored = blob_path(self.blobs_dir, audio.cid)
+        probed, tags = await inspect_audio(self.ffmpeg, stored, self.probe_limits)
+        artwork = await store_cover(self.db, self.blobs_dir, artist.did, tags)
         value = track_record(
             tags, probed, file_name=source.path.name, artist=artist, audio=audio,
             artwork=artwork, options=options, now=_now_iso(),
@@ -599,23 +580,6 @@ class Importer:
         artwork_ref = value.get("artwork")
         track = _Placed(source.rel, _slim(tags), written.uri, written.cid, credits, artwork_ref)
         return outcome, track, result.seq
-
-    async def _artwork(self, artist: Artist, tags: AudioTags) -> BlobRef | None:
-        cover = tags.cover
-        if cover is None or cover.mime not in _ARTWORK_TYPES:
-            return None
-        if len(cover.data) > _ARTWORK_MAX_BYTES:
-            return None
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield cover.data
-
-        try:
-            return await store_upload(
-                self.db, self.blobs_dir, artist.did, cover.mime, chunks(), _ARTWORK_MAX_BYTES
-            )
-        except OmsError:
-            return None  # a picture whose bytes are not what its tag says: no artwork
 
     async def _publish_releases(
         self,

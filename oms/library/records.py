@@ -19,6 +19,7 @@ from oms.pds.lexicons import Lexicons
 __all__ = [
     "ARTIST_PROFILE",
     "COLLECTIONS",
+    "LICENSES",
     "LIKE",
     "RELEASE",
     "TRACK",
@@ -39,6 +40,19 @@ RELEASE = "fm.oms.release"
 ARTIST_PROFILE = "fm.oms.artist.profile"
 LIKE = "fm.oms.like"
 COLLECTIONS = frozenset({TRACK, RELEASE, ARTIST_PROFILE, LIKE})
+
+# The fm.oms.track lexicon's known licences: what the portal offers and what
+# `oms import --license` accepts.
+LICENSES = (
+    "all-rights-reserved",
+    "cc0-1.0",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc-by-nd-4.0",
+    "cc-by-nc-nd-4.0",
+)
 
 _VISIBILITIES = frozenset({"public", "unlisted"})
 

@@ -15,20 +15,18 @@ from typing import Any
 
 import ffmpeg as ffmpeg_python
 
-from oms.media.failures import InvalidMedia, MediaFailure
+from oms.media.failures import MediaFailure
 from oms.media.loudness import Loudness, gain_to_target, parse_ebur128_summary
 from oms.media.playlist import Rendition, listing_order, measure_rendition, write_master
-from oms.media.probe import DEMUXERS, AudioProbe, format_duration
+from oms.media.probe import DEMUXERS, AudioProbe
 from oms.media.run import FFmpegRun, RunLimits, run_ffmpeg
+from oms.media.verify import truncation
 from oms.media.waveform import WaveformBuilder, write_waveform
 
 __all__ = ["LadderOptions", "MediaResult", "time_limit_for", "transcode"]
 
 _ANALYSIS_RATE = 8000  # Hz, mono s16: plenty for 10 peaks a second, 16 kB/s through the pipe
 _AAC_MAX_RATE = 48_000
-# Containers whose declared duration is an estimate (from the bit rate and file size), so a
-# shorter decode is not by itself a sign of truncation.
-_ESTIMATED_DURATION = frozenset({"mp3", "aac", "ac3", "eac3", "dts", "mpeg", "mpegts"})
 _SUMMARY_LINES = 40
 # How an allocation failure under RLIMIT_AS shows: ENOMEM, or EAGAIN from pthread_create.
 _OUT_OF_MEMORY = ("Cannot allocate memory", "Resource temporarily unavailable")
@@ -161,18 +159,6 @@ def _failure(run: FFmpegRun, options: LadderOptions) -> MediaFailure:
     return MediaFailure(f"ffmpeg failed writing the HLS ladder: {run.reason()}")
 
 
-def _truncated(probe: AudioProbe, decoded_ms: int, run: FFmpegRun) -> InvalidMedia | None:
-    missing = probe.duration_ms - decoded_ms
-    if missing <= max(500, probe.duration_ms // 100):
-        return None
-    if probe.container in _ESTIMATED_DURATION and not run.errors():
-        return None
-    return InvalidMedia(
-        f"truncated {probe.codec.upper()}: decoding stopped at {format_duration(decoded_ms)} "
-        f"of {format_duration(probe.duration_ms)}"
-    )
-
-
 def _finish(
     out_dir: Path, plan: _Plan, builder: WaveformBuilder
 ) -> tuple[list[Rendition], Path, Path]:
@@ -229,7 +215,7 @@ async def transcode(
     if run.returncode != 0:
         raise _failure(run, options)
     decoded_ms = builder.samples * 1000 // _ANALYSIS_RATE
-    if truncated := _truncated(probe, decoded_ms, run):
+    if truncated := truncation(probe, decoded_ms, run):
         raise truncated
     loudness = parse_ebur128_summary("\n".join(summary))
     renditions, master, waveform = await asyncio.to_thread(_finish, out_dir, plan, builder)

@@ -10,12 +10,12 @@ import ffmpeg as ffmpeg_python
 
 from oms.media.failures import InvalidMedia
 from oms.media.probe import DEMUXERS, AudioProbe, ProbeLimits, format_duration
-from oms.media.run import RunLimits, run_ffmpeg
+from oms.media.run import FFmpegRun, RunLimits, run_ffmpeg
 
-__all__ = ["verify_decodes"]
+__all__ = ["truncation", "verify_decodes"]
 
 # Containers whose declared duration is an estimate from the bit rate and size: a shorter
-# decode only counts as truncation when ffmpeg also logged decode errors (the ladder's rule).
+# decode only counts as truncation when ffmpeg also logged decode errors.
 _ESTIMATED_DURATION = frozenset({"mp3", "aac", "ac3", "eac3", "dts", "mpeg", "mpegts"})
 
 
@@ -48,12 +48,20 @@ async def verify_decodes(
     if run.returncode != 0:
         raise InvalidMedia(f"cannot decode the audio: {run.reason()}")
     decoded_ms = decoded_us[0] // 1000
+    if failure := truncation(probe, decoded_ms, run):
+        raise failure
+    return decoded_ms
+
+
+def truncation(probe: AudioProbe, decoded_ms: int, run: FFmpegRun) -> InvalidMedia | None:
+    """Why a decode that produced `decoded_ms` of audio means a cut file, or None when it
+    does not (a shortfall within 1%, or an estimated duration and a clean decode)."""
     missing = probe.duration_ms - decoded_ms
     if missing <= max(500, probe.duration_ms // 100):
-        return decoded_ms
+        return None
     if probe.container in _ESTIMATED_DURATION and not run.errors():
-        return decoded_ms
-    raise InvalidMedia(
+        return None
+    return InvalidMedia(
         f"truncated {probe.codec.upper()}: decoding stopped at {format_duration(decoded_ms)} "
         f"of {format_duration(probe.duration_ms)}"
     )

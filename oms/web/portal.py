@@ -20,8 +20,8 @@ from starlette.responses import Response, StreamingResponse
 from oms.context import AppContext
 from oms.errors import Forbidden, NotFound
 from oms.library.ingest import MediaProgress
+from oms.library.records import LICENSES
 from oms.library.store.creator import creator_releases, creator_tracks
-from oms.media.tags import safe_title_from_filename
 from oms.pds.repo import Record
 from oms.pds.syntax import is_valid_record_key
 from oms.pds.web_sessions import WebSession
@@ -33,21 +33,26 @@ __all__ = ["dashboard", "events", "release_editor", "track_editor", "upload_page
 TRACK = "fm.oms.track"
 RELEASE = "fm.oms.release"
 CREATOR_ROLES = ("artist", "admin")
-LICENSES = (
-    ("all-rights-reserved", "All rights reserved"),
-    ("cc-by-4.0", "CC BY 4.0"),
-    ("cc-by-sa-4.0", "CC BY-SA 4.0"),
-    ("cc-by-nc-4.0", "CC BY-NC 4.0"),
-    ("cc-by-nc-sa-4.0", "CC BY-NC-SA 4.0"),
-    ("cc-by-nd-4.0", "CC BY-ND 4.0"),
-    ("cc-by-nc-nd-4.0", "CC BY-NC-ND 4.0"),
-    ("cc0-1.0", "CC0 (public domain)"),
-)
+# How the portal names each licence of `LICENSES`.
+LICENSE_LABELS = {
+    "all-rights-reserved": "All rights reserved",
+    "cc0-1.0": "CC0 (public domain)",
+    "cc-by-4.0": "CC BY 4.0",
+    "cc-by-sa-4.0": "CC BY-SA 4.0",
+    "cc-by-nc-4.0": "CC BY-NC 4.0",
+    "cc-by-nc-sa-4.0": "CC BY-NC-SA 4.0",
+    "cc-by-nd-4.0": "CC BY-ND 4.0",
+    "cc-by-nc-nd-4.0": "CC BY-NC-ND 4.0",
+}
 RELEASE_KINDS = ("album", "ep", "single", "compilation")
 # A comment line keeps proxies from closing a quiet event stream.
 _HEARTBEAT_S = 15.0
 # How often a quiet stream checks whether the node is stopping.
 _WAKE_S = 1.0
+
+
+def _licenses() -> list[tuple[str, str]]:
+    return [(value, LICENSE_LABELS.get(value, value)) for value in LICENSES]
 
 
 def _context(request: Request) -> AppContext:
@@ -65,7 +70,9 @@ async def _creator(request: Request) -> WebSession | Response:
     return session
 
 
-async def _own_tracks(request: Request, session: WebSession) -> list[sqlite3.Row]:
+async def _own_tracks(
+    request: Request, session: WebSession, *, uri: str | None = None
+) -> list[sqlite3.Row]:
     """The artist's tracks as the catalog has them once it has caught up with the latest
     writes: what the artist just published, edited or deleted shows (read your writes)."""
     context = _context(request)
@@ -74,17 +81,7 @@ async def _own_tracks(request: Request, session: WebSession) -> list[sqlite3.Row
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(2):
                 await context.catalog_indexer.settle()
-    return await creator_tracks(context.db, session.did)
-
-
-def _status_label(status: str | None) -> str:
-    return {
-        None: "waiting to be indexed",
-        "queued": "queued",
-        "processing": "processing",
-        "ready": "ready",
-        "failed": "failed",
-    }.get(status, status or "")
+    return await creator_tracks(context.db, session.did, uri=uri)
 
 
 async def dashboard(request: Request) -> Response:
@@ -106,7 +103,6 @@ async def dashboard(request: Request) -> Response:
         counts=counts,
         wanted=wanted,
         releases=await creator_releases(db, session.did),
-        status_label=_status_label,
     )
 
 
@@ -118,7 +114,7 @@ async def upload_page(request: Request) -> Response:
     return await page(
         request,
         "portal/upload.html",
-        licenses=LICENSES,
+        licenses=_licenses(),
         kinds=RELEASE_KINDS,
         max_mb=int(context.settings["pds.blob_max_mb"]),
     )
@@ -148,8 +144,8 @@ async def track_editor(request: Request) -> Response:
         return session
     record = await _own_record(request, session, TRACK)
     value = _fields(record)
-    rows = await _own_tracks(request, session)
-    indexed = next((r for r in rows if r["uri"] == record.uri), None)
+    rows = await _own_tracks(request, session, uri=record.uri)
+    indexed = rows[0] if rows else None
     return await page(
         request,
         "portal/track.html",
@@ -157,9 +153,8 @@ async def track_editor(request: Request) -> Response:
         track=value,
         indexed=indexed,
         record_json=_record_json(record),
-        licenses=LICENSES,
-        status_label=_status_label,
-        title=str(value.get("title") or safe_title_from_filename(record.uri)),
+        licenses=_licenses(),
+        title=str(value.get("title") or "Untitled"),
     )
 
 

@@ -46,7 +46,6 @@ async def describe_upload(call: XrpcCall) -> Mapping[str, Any]:
         cid=call.params["cid"],
         filename=call.params.get("filename", ""),
         limits=context.media.probe_limits,
-        max_blob_bytes=int(context.settings["pds.blob_max_mb"]) * 1024 * 1024,
     )
     audio: dict[str, Any] = {
         "codec": found.audio.codec,

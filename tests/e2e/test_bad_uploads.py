@@ -21,7 +21,7 @@ from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.media.tags import read_tags
 from oms.pds.lexicons import Lexicons
 from oms.resources import lexicons_dir
-from tests.conftest import make_settings, sign_up
+from tests.conftest import make_settings, publish_track, sign_up, upload_blob
 
 pytestmark = pytest.mark.slow
 
@@ -72,26 +72,10 @@ class Node:
         )
 
     def blob(self, auth: dict[str, str], content: bytes, mime: str = "audio/flac") -> Any:
-        answer = self.upload(auth, content, mime)
-        assert answer.status_code == 200, answer.text
-        return answer.json()["blob"]
+        return upload_blob(self.client, auth, content, mime)
 
     def publish(self, did: str, auth: dict[str, str], blob: Any, title: str) -> str:
-        record = {
-            "$type": "fm.oms.track",
-            "title": title,
-            "artists": [{"name": "Ada", "did": did, "role": "primary"}],
-            "audio": blob,
-            "license": "cc-by-4.0",
-            "createdAt": "2024-05-01T12:00:00.000Z",
-        }
-        created = self.client.post(
-            X + "repo.createRecord",
-            headers=auth,
-            json={"repo": did, "collection": "fm.oms.track", "record": record},
-        )
-        assert created.status_code == 200, created.text
-        return str(created.json()["uri"])
+        return publish_track(self.client, auth, did, blob, title)
 
     def status(self, uri: str, auth: dict[str, str]) -> dict[str, Any] | None:
         answer = self.client.get(STATUS, params={"uri": uri}, headers=auth)

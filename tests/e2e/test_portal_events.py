@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import queue
 import re
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -14,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import OmsProcess
+from tests.conftest import OmsProcess, publish_track, tone_flac, upload_blob
 
 pytestmark = pytest.mark.slow
 
@@ -53,43 +51,10 @@ def _listen(client: httpx.Client, into: queue.Queue[tuple[str, dict]]) -> None:
     into.put(("closed", {}))
 
 
-def _publish(client: httpx.Client, csrf: str, did: str, audio: bytes) -> str:
-    headers = {"X-CSRF-Token": csrf}
-    blob = client.post(
-        "/xrpc/com.atproto.repo.uploadBlob",
-        content=audio,
-        headers={**headers, "Content-Type": "audio/flac"},
-    ).json()["blob"]
-    created = client.post(
-        "/xrpc/com.atproto.repo.createRecord",
-        headers=headers,
-        json={
-            "repo": did,
-            "collection": "fm.oms.track",
-            "record": {
-                "$type": "fm.oms.track",
-                "title": "Live",
-                "artists": [{"name": "Ada", "role": "primary", "did": did}],
-                "audio": blob,
-                "license": "cc0-1.0",
-                "createdAt": "2026-11-21T12:00:00Z",
-            },
-        },
-    )
-    assert created.status_code == 200, created.text
-    cid: str = blob["ref"]["$link"]
-    return cid
-
-
 def test_progress_streams_to_its_artist_and_a_stop_is_not_held_up(
     oms_server: OmsProcess, tmp_path: Path
 ) -> None:
-    audio = tmp_path / "live.flac"
-    subprocess.run(
-        [str(locate_ffmpeg().path), "-v", "error", "-f", "lavfi", "-i",
-         "sine=frequency=330:duration=20", "-ac", "2", str(audio)],
-        check=True,
-    )  # fmt: skip
+    audio = tone_flac(tmp_path / "live.flac", 20, frequency=330)
     ada = oms_server.create_account("ada", PASSWORD)
     oms_server.create_account("bo", PASSWORD)
     ada_client, ada_csrf = _browser(oms_server, "ada")
@@ -99,7 +64,9 @@ def test_progress_streams_to_its_artist_and_a_stop_is_not_held_up(
         threading.Thread(target=_listen, args=(client, heard[name]), daemon=True).start()
         assert heard[name].get(timeout=10)[0] == "open"
 
-    cid = _publish(ada_client, ada_csrf, ada, audio.read_bytes())
+    blob = upload_blob(ada_client, {"X-CSRF-Token": ada_csrf}, audio)
+    publish_track(ada_client, {"X-CSRF-Token": ada_csrf}, ada, blob, "Live")
+    cid = blob["ref"]["$link"]
     statuses = []
     while not statuses or statuses[-1] not in ("ready", "failed"):
         event, data = heard["ada"].get(timeout=60)

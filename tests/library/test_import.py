@@ -21,7 +21,6 @@ from PIL import Image
 
 from oms.db.database import Database
 from oms.library.importer import (
-    LICENSES,
     Artist,
     FileOutcome,
     Importer,
@@ -30,6 +29,7 @@ from oms.library.importer import (
     release_date,
 )
 from oms.library.index import PROCESS_MEDIA, CatalogIndexer
+from oms.library.records import LICENSES
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.media.probe import ProbeLimits
 from oms.pds import accounts

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,23 +19,14 @@ from starlette.testclient import TestClient
 
 from oms.app import create_app
 from oms.context import AppContext
-from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import make_settings, sign_up
+from tests.conftest import make_settings, publish_track, sign_up, tone_flac, upload_blob
 
 X = "/xrpc/com.atproto."
 
 
 @pytest.fixture(scope="module")
 def flac(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    path = tmp_path_factory.mktemp("audio") / "tone.flac"
-    subprocess.run(
-        [
-            str(locate_ffmpeg().path), "-v", "error", "-f", "lavfi",
-            "-i", "sine=frequency=440:duration=8:sample_rate=44100", "-ac", "2", str(path),
-        ],
-        check=True,
-    )  # fmt: skip
-    return path.read_bytes()
+    return tone_flac(tmp_path_factory.mktemp("audio") / "tone.flac", 8)
 
 
 @pytest.fixture
@@ -101,25 +91,8 @@ def _publish(
     client: TestClient, audio: bytes, title: str, visibility: str = "public"
 ) -> tuple[str, dict[str, str], str]:
     did, auth = sign_up(client, "ada")
-    blob = client.post(
-        X + "repo.uploadBlob", content=audio, headers={**auth, "Content-Type": "audio/flac"}
-    ).json()["blob"]
-    record = {
-        "$type": "fm.oms.track",
-        "title": title,
-        "artists": [{"name": "Ada", "did": did, "role": "primary"}],
-        "audio": blob,
-        "license": "cc-by-4.0",
-        "visibility": visibility,
-        "createdAt": "2024-05-01T12:00:00.000Z",
-    }
-    created = client.post(
-        X + "repo.createRecord",
-        headers=auth,
-        json={"repo": did, "collection": "fm.oms.track", "record": record},
-    )
-    assert created.status_code == 200, created.text
-    return did, auth, created.json()["uri"]
+    blob = upload_blob(client, auth, audio)
+    return did, auth, publish_track(client, auth, did, blob, title, visibility=visibility)
 
 
 @pytest.mark.slow

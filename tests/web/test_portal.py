@@ -11,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from oms.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, publish_track, upload_blob
 from tests.web.test_sessions import make_account, sign_in
 
 CAT = b"fLaC" + bytes(64)
@@ -25,31 +25,8 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 def _publish(client: TestClient, csrf: str, did: str, title: str, **fields: Any) -> str:
     headers = {"X-CSRF-Token": csrf}
-    blob = client.post(
-        "/xrpc/com.atproto.repo.uploadBlob",
-        content=CAT + title.encode(),
-        headers={**headers, "Content-Type": "audio/flac"},
-    ).json()["blob"]
-    answer = client.post(
-        "/xrpc/com.atproto.repo.createRecord",
-        headers=headers,
-        json={
-            "repo": did,
-            "collection": "fm.oms.track",
-            "record": {
-                "$type": "fm.oms.track",
-                "title": title,
-                "artists": [{"name": "Ada", "role": "primary", "did": did}],
-                "audio": blob,
-                "license": "cc-by-4.0",
-                "createdAt": "2026-11-21T10:00:00Z",
-                **fields,
-            },
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    uri: str = answer.json()["uri"]
-    return uri
+    blob = upload_blob(client, headers, CAT + title.encode())
+    return publish_track(client, headers, did, blob, title, **fields)
 
 
 def _wait_for(client: TestClient, path: str, text: str) -> str:

@@ -41,6 +41,17 @@ def make_account(client: TestClient, name: str, role: str = "artist") -> str:
     return account.did
 
 
+def app_session(client: TestClient, name: str) -> dict[str, str]:
+    """An app's sign-in over XRPC (`createSession`): its tokens and DID."""
+    answer = client.post(
+        "/xrpc/com.atproto.server.createSession",
+        json={"identifier": f"{name}.localhost", "password": PASSWORD},
+    )
+    assert answer.status_code == 200, answer.text
+    session: dict[str, str] = answer.json()
+    return session
+
+
 def form_csrf(html: str) -> str:
     match = re.search(r'name="csrf" value="([^"]+)"', html)
     assert match, "the page has a form with a CSRF token"
@@ -118,10 +129,7 @@ def test_wrong_password_and_unknown_account_read_the_same(client: TestClient) ->
 
 def test_app_passwords_do_not_sign_in_a_browser(client: TestClient) -> None:
     make_account(client, "ada")
-    session = client.post(
-        "/xrpc/com.atproto.server.createSession",
-        json={"identifier": "ada.localhost", "password": PASSWORD},
-    ).json()
+    session = app_session(client, "ada")
     app_password = client.post(
         "/xrpc/com.atproto.server.createAppPassword",
         json={"name": "phone"},
@@ -185,23 +193,20 @@ def test_a_signed_out_cookie_stays_dead(client: TestClient) -> None:
 
 def test_session_list_shows_browsers_and_apps_and_revokes_one(client: TestClient) -> None:
     make_account(client, "ada")
-    app = client.post(
-        "/xrpc/com.atproto.server.createSession",
-        json={"identifier": "ada.localhost", "password": PASSWORD},
-    ).json()
+    app = app_session(client, "ada")
     csrf = sign_in(client, "ada")
     listing = client.get("/account/sessions").text
     assert "(this browser)" in listing
     assert "App: signed in with password" in listing
     assert len(re.findall(r'name="session" value="([^"]+)"', listing)) == 2
     context: AppContext = client.app_state["context"]
-    app_session = client.portal.call(
+    app_session_id = client.portal.call(
         context.db.fetchval,
         "SELECT id FROM sessions WHERE id NOT IN (SELECT session_id FROM web_sessions)",
     )
     bearer = {"Authorization": f"Bearer {app['accessJwt']}"}
     assert client.get("/xrpc/com.atproto.server.getSession", headers=bearer).status_code == 200
-    answer = client.post("/account/sessions/revoke", data={"csrf": csrf, "session": app_session})
+    answer = client.post("/account/sessions/revoke", data={"csrf": csrf, "session": app_session_id})
     assert answer.status_code == 200
     assert "That session has ended." in answer.text
     assert "App: signed in with password" not in answer.text
@@ -212,10 +217,7 @@ def test_session_list_shows_browsers_and_apps_and_revokes_one(client: TestClient
 
 def test_sign_out_everywhere_ends_apps_too(client: TestClient) -> None:
     make_account(client, "ada")
-    app = client.post(
-        "/xrpc/com.atproto.server.createSession",
-        json={"identifier": "ada.localhost", "password": PASSWORD},
-    ).json()
+    app = app_session(client, "ada")
     csrf = sign_in(client, "ada")
     client.post("/account/sessions/end-all", data={"csrf": csrf})
     refreshed = client.post(
@@ -229,10 +231,7 @@ def test_sign_out_everywhere_ends_apps_too(client: TestClient) -> None:
 def test_another_accounts_session_cannot_be_revoked(client: TestClient) -> None:
     make_account(client, "ada")
     make_account(client, "bob")
-    bob = client.post(
-        "/xrpc/com.atproto.server.createSession",
-        json={"identifier": "bob.localhost", "password": PASSWORD},
-    ).json()
+    bob = app_session(client, "bob")
     context: AppContext = client.app_state["context"]
     bob_session = client.portal.call(
         context.db.fetchval, "SELECT id FROM sessions WHERE did = ?", (bob["did"],)

@@ -4,7 +4,6 @@ tracks stays hidden from everyone but their artist."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,10 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from oms.app import create_app
-from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.pds.lexicons import Lexicons
 from oms.resources import lexicons_dir
-from tests.conftest import make_settings, sign_up
+from tests.conftest import make_settings, publish_track, sign_up, tone_flac, upload_blob
 
 X = "/xrpc/com.atproto."
 STATUS = "fm.oms.media.getStatus"
@@ -26,15 +24,7 @@ LEXICONS = Lexicons.load(lexicons_dir())
 
 @pytest.fixture(scope="module")
 def flac(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    path = tmp_path_factory.mktemp("audio") / "tone.flac"
-    subprocess.run(
-        [
-            str(locate_ffmpeg().path), "-v", "error", "-f", "lavfi",
-            "-i", "sine=frequency=330:duration=3:sample_rate=44100", "-ac", "2", str(path),
-        ],
-        check=True,
-    )  # fmt: skip
-    return path.read_bytes()
+    return tone_flac(tmp_path_factory.mktemp("audio") / "tone.flac", 3, frequency=330)
 
 
 @dataclass
@@ -57,32 +47,12 @@ class Node:
         return body
 
     def upload(self, auth: dict[str, str], audio: bytes) -> dict[str, Any]:
-        answer = self.client.post(
-            X + "repo.uploadBlob", content=audio, headers={**auth, "Content-Type": "audio/flac"}
-        )
-        assert answer.status_code == 200, answer.text
-        blob: dict[str, Any] = answer.json()["blob"]
-        return blob
+        return upload_blob(self.client, auth, audio)
 
     def publish(
         self, did: str, auth: dict[str, str], blob: dict[str, Any], title: str, **fields: Any
     ) -> str:
-        record = {
-            "$type": "fm.oms.track",
-            "title": title,
-            "artists": [{"name": "Ada", "did": did, "role": "primary"}],
-            "audio": blob,
-            "license": "cc-by-4.0",
-            "createdAt": "2024-05-01T12:00:00.000Z",
-            **fields,
-        }
-        created = self.client.post(
-            X + "repo.createRecord",
-            headers=auth,
-            json={"repo": did, "collection": "fm.oms.track", "record": record},
-        )
-        assert created.status_code == 200, created.text
-        return str(created.json()["uri"])
+        return publish_track(self.client, auth, did, blob, title, **fields)
 
     def settled(
         self, uri: str, auth: dict[str, str] | None = None, seconds: float = 60

@@ -14,7 +14,7 @@ from oms.app import create_app
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.pds.lexicons import Lexicons
 from oms.resources import lexicons_dir
-from tests.conftest import make_settings, sign_up
+from tests.conftest import make_settings, publish_track, sign_up, upload_blob
 from tests.media.conftest import _tag_flac, generate, png_bytes
 
 LEXICONS = Lexicons.load(lexicons_dir())
@@ -41,12 +41,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient,
 
 
 def _upload(client: TestClient, auth: dict[str, str], data: bytes, mime: str) -> dict[str, Any]:
-    answer = client.post(
-        "/xrpc/com.atproto.repo.uploadBlob", content=data, headers={**auth, "Content-Type": mime}
-    )
-    assert answer.status_code == 200, answer.text
-    blob: dict[str, Any] = answer.json()["blob"]
-    return blob
+    return upload_blob(client, auth, data, mime)
 
 
 def _describe(client: TestClient, auth: dict[str, str], cid: str, **params: str) -> Any:
@@ -97,24 +92,7 @@ def test_untagged_audio_takes_its_title_from_the_file_name(
 def test_audio_already_published_is_named(node: tuple, files: dict[str, Path]) -> None:
     client, did, auth = node
     blob = _upload(client, auth, files["bare"].read_bytes(), "audio/mpeg")
-    created = client.post(
-        "/xrpc/com.atproto.repo.createRecord",
-        headers=auth,
-        json={
-            "repo": did,
-            "collection": "fm.oms.track",
-            "record": {
-                "$type": "fm.oms.track",
-                "title": "Night Walk",
-                "artists": [{"name": "Ana", "role": "primary", "did": did}],
-                "audio": blob,
-                "license": "cc-by-4.0",
-                "createdAt": "2026-11-21T10:00:00Z",
-            },
-        },
-    )
-    assert created.status_code == 200, created.text
-    uri = created.json()["uri"]
+    uri = publish_track(client, auth, did, blob, "Night Walk")
     for _ in range(100):
         body = _describe(client, auth, blob["ref"]["$link"]).json()
         if "duplicateOf" in body:

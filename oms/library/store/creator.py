@@ -18,8 +18,9 @@ async def track_using_audio(db: Database, did: str, audio_cid: str) -> str | Non
     return uri
 
 
-async def creator_tracks(db: Database, did: str) -> list[sqlite3.Row]:
-    """The repository's tracks, newest first, with their release and media state."""
+async def creator_tracks(db: Database, did: str, *, uri: str | None = None) -> list[sqlite3.Row]:
+    """The repository's tracks (or its track `uri`), newest first, with their release and
+    media state."""
     return await db.fetchall(
         "SELECT t.uri, t.rkey, t.cid, t.title, t.visibility, t.downloadable, t.license,"
         " t.duration_ms, t.audio_cid, t.artwork_cid, t.track_number, t.created_at,"
@@ -29,8 +30,8 @@ async def creator_tracks(db: Database, did: str) -> list[sqlite3.Row]:
         "   (SELECT rt.release_uri FROM release_tracks rt JOIN releases own"
         "    ON own.uri = rt.release_uri AND own.did = t.did WHERE rt.track_uri = t.uri LIMIT 1))"
         " LEFT JOIN media m ON m.did = t.did AND m.audio_cid = t.audio_cid"
-        " WHERE t.did = ? ORDER BY t.created_at DESC, t.uri",
-        (did,),
+        " WHERE t.did = ? AND (? IS NULL OR t.uri = ?) ORDER BY t.created_at DESC, t.uri",
+        (did, uri, uri),
     )
 
 
