@@ -33,6 +33,10 @@
 #   OMS_NODE_NAME                  the collective's name shown to visitors
 #   OMS_JOBS_CONCURRENCY           background jobs (transcodes) at once; 0 = one per CPU core
 #   OMS_DATA_MIN_FREE_MB           free space under /data below which /readyz fails
+#   OMS_SECRETS_KEY                optional: 32 random bytes (64 hex digits or base64) that
+#                                  seal everything in /data/keys with AES-256-GCM; make one
+#                                  with `openssl rand -hex 32`, keep it out of /data and its
+#                                  backups, and pass it with --env-file rather than -e
 # Set here (change only with care): OMS_DATA_DIR=/data OMS_SERVER_HOST=0.0.0.0
 #   OMS_SERVER_PORT=8000 OMS_LOG_FORMAT=json.
 # A config file instead of (or under) the environment: mount it at /opt/oms/etc/oms.toml,

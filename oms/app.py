@@ -24,8 +24,21 @@ from oms.jobs.schedule import start_schedule
 from oms.jobs.worker import JobWorker
 from oms.middleware import RequestMiddleware, SecurityHeadersMiddleware
 from oms.pds.bootstrap import issue_setup_token
+from oms.permissions import open_to_all
 from oms.resources import static_dir
-from oms.web import account, media, operations, pages, portal, wellknown
+from oms.web import (
+    account,
+    admin,
+    data_rights,
+    media,
+    operations,
+    pages,
+    portal,
+    reset,
+    second_factor,
+    wellknown,
+)
+from oms.web.guard import guarded
 from oms.web.render import render_error
 from oms.xrpc import routes as xrpc
 
@@ -37,30 +50,129 @@ log = logging.getLogger(__name__)
 def routes() -> list[BaseRoute]:
     """Every route of every surface, in one table."""
     return [
-        Route("/healthz", operations.healthz, methods=["GET"]),
-        Route("/readyz", operations.readyz, methods=["GET"]),
-        Route("/metrics", operations.metrics, methods=["GET"]),
-        Route("/.well-known/atproto-did", wellknown.atproto_did, methods=["GET"]),
-        Route("/.well-known/did.json", wellknown.did_json, methods=["GET"]),
-        Route("/", pages.home, methods=["GET"]),
-        Route("/setup", pages.setup_form, methods=["GET"]),
-        Route("/setup", pages.setup_submit, methods=["POST"]),
-        Route("/signin", account.sign_in_form, methods=["GET"]),
-        Route("/signin", account.sign_in_submit, methods=["POST"]),
-        Route("/signout", account.sign_out, methods=["POST"]),
-        Route("/account/sessions", account.sessions_page, methods=["GET"]),
-        Route("/account/sessions/revoke", account.revoke, methods=["POST"]),
-        Route("/account/sessions/end-all", account.sign_out_everywhere, methods=["POST"]),
-        Route("/portal", portal.dashboard, methods=["GET"]),
-        Route("/portal/upload", portal.upload_page, methods=["GET"]),
-        Route("/portal/tracks/{rkey}", portal.track_editor, methods=["GET"]),
-        Route("/portal/releases/{rkey}", portal.release_editor, methods=["GET"]),
-        Route("/portal/events", portal.events, methods=["GET"]),
-        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
-        Route("/hls/{did}/{cid}/{path:path}", media.hls_file, methods=["GET", "HEAD"]),
-        Route("/hls/{did}/{cid}/{path:path}", media.hls_preflight, methods=["OPTIONS"]),
-        Route("/img/{did}/{cid}/{size}.jpg", media.image, methods=["GET", "HEAD"]),
-        Route("/download/{did}/{cid}", media.download, methods=["GET", "HEAD"]),
+        Route("/healthz", guarded("node.view", operations.healthz), methods=["GET"]),
+        Route("/readyz", guarded("node.view", operations.readyz), methods=["GET"]),
+        Route("/metrics", guarded("node.metrics", operations.metrics), methods=["GET"]),
+        Route(
+            "/.well-known/atproto-did", guarded("node.view", wellknown.atproto_did), methods=["GET"]
+        ),
+        Route("/.well-known/did.json", guarded("node.view", wellknown.did_json), methods=["GET"]),
+        Route("/", guarded("node.view", pages.home), methods=["GET"]),
+        Route("/setup", guarded("account.enter", pages.setup_form), methods=["GET"]),
+        Route("/setup", guarded("account.enter", pages.setup_submit), methods=["POST"]),
+        Route("/signin", guarded("account.enter", account.sign_in_form), methods=["GET"]),
+        Route("/signin", guarded("account.enter", account.sign_in_submit), methods=["POST"]),
+        Route("/signin/verify", guarded("account.enter", account.sign_in_verify), methods=["POST"]),
+        Route("/signout", guarded("account.enter", account.sign_out), methods=["POST"]),
+        Route("/account/sessions", guarded("account.own", account.sessions_page), methods=["GET"]),
+        Route("/account/sessions/revoke", guarded("account.own", account.revoke), methods=["POST"]),
+        Route(
+            "/account/sessions/end-all",
+            guarded("account.own", account.sign_out_everywhere),
+            methods=["POST"],
+        ),
+        Route("/account/data", guarded("account.own", data_rights.data_page), methods=["GET"]),
+        Route(
+            "/account/export", guarded("account.own", data_rights.export_archive), methods=["POST"]
+        ),
+        Route(
+            "/account/delete", guarded("account.own", data_rights.delete_account), methods=["POST"]
+        ),
+        Route(
+            "/account/security",
+            guarded("account.own", second_factor.security_page),
+            methods=["GET"],
+        ),
+        Route(
+            "/account/password",
+            guarded("account.own", second_factor.change_password),
+            methods=["POST"],
+        ),
+        Route(
+            "/account/totp/setup",
+            guarded("account.own", second_factor.totp_setup_form),
+            methods=["GET"],
+        ),
+        Route(
+            "/account/totp/setup",
+            guarded("account.own", second_factor.totp_setup_submit),
+            methods=["POST"],
+        ),
+        Route(
+            "/account/totp/disable",
+            guarded("account.own", second_factor.totp_disable),
+            methods=["POST"],
+        ),
+        Route("/reset", guarded("account.enter", reset.reset_form), methods=["GET"]),
+        Route("/reset", guarded("account.enter", reset.reset_submit), methods=["POST"]),
+        Route("/admin", guarded("accounts.manage", admin.home), methods=["GET"]),
+        Route("/admin/accounts", guarded("accounts.manage", admin.accounts_page), methods=["GET"]),
+        Route(
+            "/admin/accounts/{handle}",
+            guarded("accounts.manage", admin.account_page),
+            methods=["GET"],
+        ),
+        Route(
+            "/admin/accounts/{handle}/role",
+            guarded("accounts.manage", admin.change_role),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/accounts/{handle}/status",
+            guarded("accounts.manage", admin.change_status),
+            methods=["POST"],
+        ),
+        Route(
+            "/admin/accounts/{handle}/reset-link",
+            guarded("accounts.manage", admin.reset_link),
+            methods=["POST"],
+        ),
+        Route("/admin/invites", guarded("invites.manage", admin.invites_page), methods=["GET"]),
+        Route("/admin/invites", guarded("invites.manage", admin.create_invites), methods=["POST"]),
+        Route("/admin/plans", guarded("plans.manage", admin.plans_page), methods=["GET"]),
+        Route("/admin/plans", guarded("plans.manage", admin.save_plans), methods=["POST"]),
+        Route("/admin/audit", guarded("audit.read", admin.audit_page), methods=["GET"]),
+        Route(
+            "/admin/audit/export.{format}",
+            guarded("audit.read", admin.audit_export),
+            methods=["GET"],
+        ),
+        Route("/portal", guarded("catalog.publish", portal.dashboard), methods=["GET"]),
+        Route("/portal/upload", guarded("catalog.publish", portal.upload_page), methods=["GET"]),
+        Route(
+            "/portal/tracks/{rkey}",
+            guarded("catalog.publish", portal.track_editor),
+            methods=["GET"],
+        ),
+        Route(
+            "/portal/releases/{rkey}",
+            guarded("catalog.publish", portal.release_editor),
+            methods=["GET"],
+        ),
+        Route("/portal/events", guarded("catalog.publish", portal.events), methods=["GET"]),
+        Mount(
+            "/static", open_to_all("node.view", StaticFiles(directory=static_dir())), name="static"
+        ),
+        Route(
+            "/hls/{did}/{cid}/{path:path}",
+            guarded("stream.listen", media.hls_file),
+            methods=["GET", "HEAD"],
+        ),
+        Route(
+            "/hls/{did}/{cid}/{path:path}",
+            guarded("stream.listen", media.hls_preflight),
+            methods=["OPTIONS"],
+        ),
+        Route(
+            "/img/{did}/{cid}/{size}.jpg",
+            guarded("stream.listen", media.image),
+            methods=["GET", "HEAD"],
+        ),
+        Route(
+            "/download/{did}/{cid}",
+            guarded("stream.listen", media.download),
+            methods=["GET", "HEAD"],
+        ),
         *xrpc.routes(),
     ]
 

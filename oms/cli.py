@@ -17,8 +17,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlencode
 
 from oms import __version__
+from oms.audit import CLI
 from oms.config import SETTINGS, Settings, load_settings
 from oms.context import DataDirLock, free_megabytes, open_context, prepare_data_dir
 from oms.db.backup import DATABASE_FILE, create_backup, restore_backup
@@ -42,9 +44,11 @@ from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.media.probe import ProbeLimits
 from oms.pds import accounts, sessions
 from oms.pds.bootstrap import issue_setup_token
-from oms.pds.keystore import KeyStore
+from oms.pds.keystore import KeyStore, check_key_folder
 from oms.pds.lexicons import load_lexicons
+from oms.pds.password_resets import ResetLink, issue_reset_link
 from oms.pds.plc import plc_registration
+from oms.permissions import ROLES
 from oms.resources import lexicons_dir
 
 __all__ = ["build_parser", "main"]
@@ -176,8 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = account_commands.add_parser("create", parents=[common], help="create an account")
     create.add_argument("--handle", required=True, help="a name (alice) or a full handle")
-    create.add_argument("--password", required=True, help="at least 8 characters")
-    create.add_argument("--role", choices=accounts.ROLES, default="fan", help="default: fan")
+    create.add_argument(
+        "--password",
+        required=True,
+        help="at least security.min_password_length characters, not a common password",
+    )
+    create.add_argument("--role", choices=ROLES, default="fan", help="default: fan")
     create.add_argument("--email", help="contact address (optional)")
     create.set_defaults(handler=cmd_account_create)
     listing = account_commands.add_parser("list", parents=[common], help="list accounts")
@@ -202,7 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--uses", type=int, default=1, metavar="N", help="accounts the code can open (default 1)"
     )
+    invite.add_argument(
+        "--role", choices=ROLES, default="fan", help="role of the accounts it opens (default: fan)"
+    )
     invite.set_defaults(handler=cmd_account_invite)
+    role = account_commands.add_parser("role", parents=[common], help="change an account's role")
+    role.add_argument("account", metavar="HANDLE_OR_DID")
+    role.add_argument("role", choices=ROLES)
+    role.set_defaults(handler=cmd_account_role)
+    link = account_commands.add_parser(
+        "reset-link",
+        parents=[common],
+        help="print a one-time password-reset link (valid security.reset_link_hours)",
+    )
+    link.add_argument("account", metavar="HANDLE_OR_DID")
+    link.set_defaults(handler=cmd_account_reset_link)
     return parser
 
 
@@ -362,14 +384,8 @@ def _check_ffmpeg(settings: Settings) -> str:
 
 def _check_data_dir(settings: Settings) -> str:
     prepare_data_dir(settings.data_dir)
-    keys = settings.data_dir / "keys"
-    if keys.exists():
-        if keys.stat().st_mode & 0o077:
-            raise StartupError(f"{keys} is readable by other users; chmod 700 it")
-        exposed = [p for p in keys.rglob("*") if p.is_file() and p.stat().st_mode & 0o077]
-        if exposed:
-            raise StartupError(f"{exposed[0]} is readable by other users; chmod 600 it")
-    return f"{settings.data_dir} is writable; keys are private"
+    keys = check_key_folder(settings.data_dir / "keys")
+    return f"{settings.data_dir} is writable; keys: {keys}"
 
 
 def _check_disk(settings: Settings) -> str:
@@ -573,6 +589,8 @@ def cmd_account_create(args: argparse.Namespace, settings: Settings) -> int:
                 hostname=settings.hostname,
                 email=args.email,
                 plc=plc_registration(str(settings["pds.plc_directory"]), keys, settings.public_url),
+                actor=CLI,
+                min_password_length=int(settings["security.min_password_length"]),
             )
 
     account = asyncio.run(run())
@@ -599,7 +617,7 @@ def cmd_account_list(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_account_status(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> accounts.Account:
         async with _opened(settings) as (db, _):
-            return await accounts.set_status(db, args.account, args.status)
+            return await accounts.set_status(db, args.account, args.status, actor=CLI)
 
     account = asyncio.run(run())
     print(f"@{account.handle} is now {account.status}")
@@ -611,7 +629,13 @@ def cmd_account_reset_password(args: argparse.Namespace, settings: Settings) -> 
 
     async def run() -> accounts.Account:
         async with _opened(settings) as (db, _):
-            return await accounts.reset_password(db, args.account, password)
+            return await accounts.reset_password(
+                db,
+                args.account,
+                password,
+                actor=CLI,
+                min_password_length=int(settings["security.min_password_length"]),
+            )
 
     account = asyncio.run(run())
     print(f"password of @{account.handle} changed")
@@ -624,10 +648,41 @@ def cmd_account_invite(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> str:
         async with _opened(settings) as (db, _):
             created = await sessions.create_invite_codes(
-                db, hostname=settings.hostname, created_by="admin", use_count=args.uses
+                db,
+                hostname=settings.hostname,
+                created_by="admin",
+                use_count=args.uses,
+                role=args.role,
+                actor=CLI,
             )
         return created[0][1][0]
 
     code = asyncio.run(run())
     print(code)
+    return 0
+
+
+def cmd_account_role(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> accounts.Account:
+        async with _opened(settings) as (db, _):
+            return await accounts.set_role(db, args.account, args.role, actor=CLI)
+
+    account = asyncio.run(run())
+    print(f"@{account.handle} is now {account.role}")
+    return 0
+
+
+def cmd_account_reset_link(args: argparse.Namespace, settings: Settings) -> int:
+    async def run() -> ResetLink:
+        async with _opened(settings) as (db, _):
+            return await issue_reset_link(
+                db, args.account, actor=CLI, hours=int(settings["security.reset_link_hours"])
+            )
+
+    link = asyncio.run(run())
+    print(
+        f"password-reset link for @{link.account.handle} (works once, for "
+        f"{settings['security.reset_link_hours']} hours):"
+    )
+    print(f"  {settings.public_url}/reset?{urlencode({'token': link.token})}")
     return 0

@@ -311,6 +311,45 @@ SETTINGS: tuple[Setting, ...] = (
         maximum=365,
     ),
     Setting(
+        "security.admin_totp_required",
+        bool,
+        False,
+        "Admins must set up two-factor sign-in (TOTP) before they can use the admin pages "
+        "or XRPC admin methods.",
+    ),
+    Setting(
+        "security.min_password_length",
+        int,
+        10,
+        "Shortest password a new or changed password may be.",
+        minimum=8,
+        maximum=128,
+    ),
+    Setting(
+        "security.reset_link_hours",
+        int,
+        24,
+        "A password-reset link an admin issues stops working after this many hours.",
+        minimum=1,
+        maximum=168,
+    ),
+    Setting(
+        "limits.sign_ups_per_hour",
+        int,
+        10,
+        "Accounts one client address may create per hour (com.atproto.server.createAccount); "
+        "0 turns the limit off.",
+        minimum=0,
+    ),
+    Setting(
+        "limits.uploads_per_hour",
+        int,
+        200,
+        "Blobs one account, and one client address, may upload per hour; 0 turns the limit "
+        "off. Storage and monthly quotas are set per role on the admin's Plans page.",
+        minimum=0,
+    ),
+    Setting(
         "jobs.concurrency",
         int,
         0,
@@ -354,6 +393,12 @@ class Settings:
     def hostname(self) -> str:
         """Host (with a non-default port) that names the node: `localhost:8000`, `music.org`."""
         return urlsplit(self.public_url).netloc.lower()
+
+    def with_fallbacks(self, fallbacks: Mapping[str, object], origin: str) -> Settings:
+        """These values where nothing but the default set the setting (the first-run setup's
+        choices: the operator's file, environment and flags still win)."""
+        unset = {k: v for k, v in fallbacks.items() if self.origins.get(k) == "default"}
+        return self.with_overrides(unset, origin) if unset else self
 
     def with_overrides(self, overrides: Mapping[str, object], origin: str) -> Settings:
         values = dict(self.values)

@@ -25,17 +25,20 @@ from oms.library.ingest import MediaPipeline
 from oms.media.ffmpeg_binary import FFmpeg, locate_ffmpeg
 from oms.media.ladder import LadderOptions
 from oms.media.probe import ProbeLimits
+from oms.pds.bootstrap import setup_settings
 from oms.pds.firehose import Firehose
 from oms.pds.keystore import KeyStore
 from oms.pds.lexicons import Lexicons, load_lexicons
 from oms.pds.repo import Repos, ensure_repos
+from oms.ratelimits import RateLimits
 from oms.resources import lexicons_dir
 
-__all__ = ["AppContext", "DataDirLock", "open_context", "prepare_data_dir"]
+__all__ = ["SETUP_ORIGIN", "AppContext", "DataDirLock", "open_context", "prepare_data_dir"]
 
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "oms.lock"
+SETUP_ORIGIN = "first-run setup (stored in the database)"
 
 
 @dataclass
@@ -56,6 +59,8 @@ class AppContext:
     catalog_indexer: CatalogIndexer | None = None
     # library: the media jobs (transcoding, removal of unused ladders).
     media: MediaPipeline | None = None
+    # Sign-ups, uploads and other frequent actions per account and per address.
+    limits: RateLimits = field(default_factory=RateLimits)
 
     @property
     def blobs_dir(self) -> Path:
@@ -176,6 +181,9 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
         if lock is not None:
             lock.release()
         raise
+    # What the first admin chose at setup (the node's name, its address), under the
+    # operator's own file, environment and flags.
+    settings = settings.with_fallbacks(await setup_settings(db), SETUP_ORIGIN)
     repos = Repos(db, keys, lexicons)
     firehose = Firehose(db, int(settings["pds.firehose_replay_hours"]))
     context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, lock)

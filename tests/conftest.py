@@ -17,8 +17,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from oms.audit import CLI
 from oms.config import Settings, load_settings
+from oms.context import AppContext
 from oms.media.ffmpeg_binary import locate_ffmpeg
+from oms.pds.accounts import set_role
 
 ROOT = Path(__file__).resolve().parent.parent
 OMS = [sys.executable, "-m", "oms"]
@@ -43,16 +46,19 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def sign_up(
-    client: TestClient, name: str, password: str = "correct horse battery"
+    client: TestClient, name: str, password: str = "correct horse battery", role: str = "artist"
 ) -> tuple[str, dict[str, str]]:
-    """Create `<name>.localhost` over XRPC on an in-process node (open sign-up); its DID and
-    bearer header."""
+    """Create `<name>.localhost` over XRPC on an in-process node (open sign-up), then give it
+    `role` as an admin would (sign-up makes fans; artists publish); its DID and bearer header."""
     answer = client.post(
         "/xrpc/com.atproto.server.createAccount",
         json={"handle": f"{name}.localhost", "password": password},
     )
     assert answer.status_code == 200, answer.text
     body = answer.json()
+    if role != "fan":
+        context: AppContext = client.app_state["context"]
+        client.portal.call(lambda: set_role(context.db, body["did"], role, actor=CLI))
     return body["did"], {"Authorization": f"Bearer {body['accessJwt']}"}
 
 

@@ -33,6 +33,7 @@ from oms.pds.dagcbor import Codec, JsonValue, cid_from_bytes, cid_to_str
 from oms.pds.repo import Repos, Write
 from oms.pds.sequencer import last_seq
 from oms.pds.tid import next_tid
+from oms.permissions import allowed
 
 __all__ = [
     "AUDIO_TYPES",
@@ -200,6 +201,11 @@ async def find_artist(db: Database, repos: Repos, handle: str, hostname: str) ->
         account = await accounts.get_account(db, accounts.handle_for(handle, hostname))
     if account.status != "active":
         raise InvalidRequest(f"@{account.handle} is {account.status}; enable it first")
+    if not allowed("catalog.publish", account.role):
+        raise InvalidRequest(
+            f"@{account.handle} is a {account.role} account, which does not publish tracks; "
+            f"make it an artist first (oms account role {account.handle} artist)"
+        )
     name = account.handle.split(".", 1)[0]
     try:
         profile = await repos.get_record(account.did, ARTIST_PROFILE, "self")

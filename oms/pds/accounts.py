@@ -13,16 +13,18 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
+from oms.audit import Actor, record
 from oms.db.database import Database, Transaction
 from oms.errors import Conflict, InvalidRequest, NotFound
 from oms.events import Event
 from oms.pds import store
 from oms.pds.keystore import KeyStore
-from oms.pds.passwords import hash_password, verify_password
+from oms.pds.passwords import MIN_PASSWORD_LENGTH, hash_password, verify_password
 from oms.pds.plc import PlcRegistration, create_plc_identity
 from oms.pds.repo import delete_repository, init_repo, sequence_current_state
 from oms.pds.sequencer import sequence_account, sequence_identity
 from oms.pds.syntax import is_valid_handle
+from oms.permissions import ROLES
 
 __all__ = [
     "ROLES",
@@ -37,12 +39,12 @@ __all__ = [
     "handle_for",
     "list_accounts",
     "reset_password",
+    "set_role",
     "set_status",
 ]
 
 log = logging.getLogger(__name__)
 
-ROLES = ("admin", "artist", "fan")
 STATUSES = ("active", "disabled", "deactivated", "deleted")
 # How a status is told on the firehose (#account): an admin's "disabled" is a suspension.
 _WIRE_STATUS = {"disabled": "suspended", "deactivated": "deactivated", "deleted": "deleted"}
@@ -127,8 +129,12 @@ async def create_account(
     hostname: str,
     email: str | None = None,
     plc: PlcRegistration | None = None,
+    actor: Actor | None = None,
+    min_password_length: int = MIN_PASSWORD_LENGTH,
 ) -> Account:
     """Create an account with its signing key and empty repository, announced on the firehose.
+
+    With `actor` (an admin, the operator), the creation is written to the audit log.
 
     With `plc`, the identity is a did:plc whose genesis operation (signed by the node
     key, naming the node as the account's PDS) the directory must accept before
@@ -140,7 +146,7 @@ async def create_account(
     email = email.strip().lower() if email else None
     if email is not None and ("@" not in email or len(email) > 254):
         raise InvalidRequest(f"{email!r} is not an email address")
-    password_hash = await hash_password(password)
+    password_hash = await hash_password(password, handle=handle, min_length=min_password_length)
     if plc is not None:
         # Checked before the directory is asked, since a registered did:plc cannot be taken
         # back; and again in the transaction.
@@ -171,6 +177,10 @@ async def create_account(
             await sequence_account(tx, did, active=True)
             await init_repo(tx, keys, did)
             tx.publish(AccountCreated(did, handle, role))
+            if actor is not None:
+                await record(
+                    tx, actor, "account.create", did, after={"handle": handle, "role": role}
+                )
             row = await store.fetch_account(tx, did)
     except BaseException:
         if plc is not None:
@@ -208,13 +218,43 @@ async def list_accounts(db: Database) -> list[Account]:
     return [_account(row) for row in await store.fetch_accounts(db)]
 
 
-async def set_status(db: Database, did_or_handle: str, status: str) -> Account:
+async def _refuse_losing_last_admin(tx: Transaction, account: Account, change: str) -> None:
+    if account.role != "admin" or account.status != "active":
+        return
+    other = await tx.fetchone(
+        "SELECT 1 FROM accounts WHERE role = 'admin' AND status = 'active' AND did <> ?",
+        (account.did,),
+    )
+    if other is None:
+        raise Conflict(
+            f"{account.handle} is the node's last active admin and cannot be {change}; "
+            "make another account admin first",
+            name="LastAdmin",
+        )
+
+
+async def set_status(
+    db: Database, did_or_handle: str, status: str, *, actor: Actor | None = None
+) -> Account:
+    """Change an account's status; an admin's or the operator's change (`actor`) is audited.
+    The node's last active admin cannot be disabled, deactivated or deleted."""
     if status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     account = await get_account(db, did_or_handle)
     if account.status == "deleted":
         raise InvalidRequest(f"{account.did} was deleted; a deleted account stays deleted")
     async with db.transaction() as tx:
+        if status != "active":
+            await _refuse_losing_last_admin(tx, account, status)
+        if actor is not None:
+            await record(
+                tx,
+                actor,
+                "account.status",
+                account.did,
+                before={"status": account.status},
+                after={"status": status},
+            )
         await store.update_account(tx, account.did, status=status)
         await sequence_account(
             tx, account.did, active=status == "active", status=_WIRE_STATUS.get(status)
@@ -227,11 +267,48 @@ async def set_status(db: Database, did_or_handle: str, status: str) -> Account:
     return await get_account(db, account.did)
 
 
-async def reset_password(db: Database, did_or_handle: str, password: str) -> Account:
+async def set_role(db: Database, did_or_handle: str, role: str, *, actor: Actor) -> Account:
+    """Give an account another role (audited). The last active admin keeps theirs."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     account = await get_account(db, did_or_handle)
-    password_hash = await hash_password(password)
+    if account.role == role:
+        return account
+    if account.status == "deleted":
+        raise InvalidRequest(f"{account.did} was deleted; its role cannot change")
+    async with db.transaction() as tx:
+        await _refuse_losing_last_admin(tx, account, f"made {role}")
+        await store.update_account(tx, account.did, role=role)
+        await record(
+            tx,
+            actor,
+            "account.role",
+            account.did,
+            before={"role": account.role},
+            after={"role": role},
+        )
+    return await get_account(db, account.did)
+
+
+async def reset_password(
+    db: Database,
+    did_or_handle: str,
+    password: str,
+    *,
+    actor: Actor | None = None,
+    min_password_length: int = MIN_PASSWORD_LENGTH,
+) -> Account:
+    """Set a new password (by the operator or an admin: `actor`, audited); every session and
+    browser signed in with the old one ends."""
+    account = await get_account(db, did_or_handle)
+    password_hash = await hash_password(
+        password, handle=account.handle, min_length=min_password_length
+    )
     async with db.transaction() as tx:
         await store.update_account(tx, account.did, password_hash=password_hash)
+        await store.revoke_sessions(tx, did=account.did)
+        if actor is not None:
+            await record(tx, actor, "account.password_reset", account.did)
     return account
 
 

@@ -34,9 +34,11 @@ __all__ = [
     "list_blobs",
     "missing_blobs",
     "open_blob",
+    "owned_blobs",
     "reference_blobs",
     "release_account_blobs",
     "release_blobs",
+    "remove_account_blobs",
     "served_mime_type",
     "store_upload",
 ]
@@ -596,3 +598,56 @@ async def list_blobs(
     rows = await db.fetchall(sql, params)
     cids = [row["cid"] for row in rows]
     return BlobPage(cids, cids[-1] if len(cids) == limit else None)
+
+
+# --- an account's own blobs (data rights) ---------------------------------------------------
+
+
+async def owned_blobs(db: Database, blobs_dir: Path, did: str) -> list[tuple[str, StoredBlob]]:
+    """Every blob `did` holds (referenced by its records or uploaded and not yet collected)
+    whose file is present, by CID: what an export of the account carries."""
+    rows = await db.fetchall(
+        "SELECT cid, mime_type, size FROM blobs WHERE did = ? ORDER BY cid", (did,)
+    )
+
+    def present() -> list[tuple[str, StoredBlob]]:
+        found = []
+        for row in rows:
+            path = blob_path(blobs_dir, row["cid"])
+            if path.is_file():
+                found.append((str(row["cid"]), StoredBlob(path, row["mime_type"], row["size"])))
+            else:
+                log.error("blob %s of %s has a row but no file at %s", row["cid"], did, path)
+        return found
+
+    return await asyncio.to_thread(present)
+
+
+async def remove_account_blobs(db: Database, blobs_dir: Path, did: str) -> int:
+    """Forget every blob of `did`, a deleted account, now rather than at the next sweep:
+    referenced, released and unreferenced uploads alike. A file goes unless another account
+    holds the same bytes. Returns how many blob rows went."""
+    async with db.transaction() as tx:
+        account = await tx.fetchone("SELECT status FROM accounts WHERE did = ?", (did,))
+        if account is not None and account["status"] != "deleted":
+            raise InvalidRequest(
+                f"{did} is {account['status']}; only a deleted account's blobs are removed"
+            )
+        await tx.execute("DELETE FROM record_blobs WHERE did = ?", (did,))
+        rows = await tx.fetchall("DELETE FROM blobs WHERE did = ? RETURNING cid", (did,))
+    candidates = sorted({row["cid"] for row in rows})
+    for start in range(0, len(candidates), _BATCH):
+        batch = candidates[start : start + _BATCH]
+        # As in collect_garbage: checked and deleted under the writer lock, so an upload of
+        # the same bytes by another account keeps its file.
+        async with db.transaction() as tx:
+            kept = await tx.fetchall(
+                f"SELECT DISTINCT cid FROM blobs WHERE cid IN ({_marks(len(batch))})",  # noqa: S608
+                batch,
+            )
+            still_held = {row["cid"] for row in kept}
+            orphans = [blob_path(blobs_dir, cid) for cid in batch if cid not in still_held]
+            await asyncio.to_thread(_unlink, orphans)
+    if rows:
+        log.info("removed the %d blobs of deleted account %s", len(rows), did)
+    return len(rows)

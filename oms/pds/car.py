@@ -58,13 +58,15 @@ def read_car(data: bytes) -> tuple[list[CID], dict[CID, bytes]]:
         header = decode(data[offset : offset + length])
     except Exception as e:
         raise InvalidRequest(f"CAR: header is not DAG-CBOR: {e}") from e
-    if not isinstance(header, dict) or header.get("version") != 1:
+    version = header.get("version") if isinstance(header, dict) else None
+    if not isinstance(header, dict) or type(version) is not int or version != 1:
         raise InvalidRequest("CAR: not a version 1 archive")
     roots = header.get("roots")
     if not isinstance(roots, list) or not all(isinstance(r, CID) for r in roots):
         raise InvalidRequest("CAR: header roots must be a list of CIDs")
     offset += length
-    root_cids = [r for r in roots if isinstance(r, CID)]
+    # A tag-42 link may hold any bytes: the roots must be CIDs a consumer can use.
+    root_cids = [cid_from_bytes(bytes(r)) for r in roots if isinstance(r, CID)]
     blocks: dict[CID, bytes] = {}
     while offset < len(data):
         length, offset = _read_varint(data, offset)

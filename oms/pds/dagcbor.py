@@ -7,11 +7,11 @@ CIDs are `cbrrr.CID` everywhere on the write path; convert to other libraries' C
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
 import hashlib
 import io
 import math
+import re
 from typing import Any, TypeAlias, cast
 
 import cbrrr
@@ -36,6 +36,7 @@ __all__ = [
     "encode_varint",
     "ensure_valid_data_model",
     "from_json",
+    "is_valid_text",
     "to_json",
 ]
 
@@ -55,6 +56,7 @@ class Codec(enum.IntEnum):
 _SHA2_256 = 0x12
 # atproto integers are signed 64-bit.
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # Far deeper than any lexicon needs; bounds the recursion on untrusted input.
 MAX_DEPTH = 128
 
@@ -145,10 +147,15 @@ def cid_from_str(text: str) -> CID:
     body = text[1:].upper()
     try:
         raw = base64.b32decode(body + "=" * (-len(body) % 8))
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text ("bà")
         raise InvalidRequest(f"invalid CID {text[:64]!r}: not base32") from exc
     _check_cid_bytes(raw)
-    return CID(raw)
+    cid = CID(raw)
+    if cid_to_str(cid) != text:
+        # Unused trailing bits set: another spelling of the same CID, which the reference
+        # implementation refuses (a record's links must have one string form).
+        raise InvalidRequest(f"invalid CID {text[:64]!r}: not canonical base32")
+    return cid
 
 
 def cid_to_str(cid: CID) -> str:
@@ -166,7 +173,7 @@ def _b64decode(text: str) -> bytes:
     text = text.rstrip("=")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or non-ASCII text
         raise InvalidRequest(f"invalid $bytes: not base64 ({exc})") from exc
 
 
@@ -234,10 +241,17 @@ def _to_json(value: DataModel, depth: int) -> JsonValue:
     return value
 
 
+def is_valid_text(text: str) -> bool:
+    """Whether `text` is Unicode text UTF-8 can hold: JSON's `"\\ud800"` escapes give Python
+    strings with lone surrogates, which no DAG-CBOR (or database) accepts."""
+    return text.isascii() or _SURROGATE.search(text) is None
+
+
 def ensure_valid_data_model(value: DataModel) -> None:
-    """Raise InvalidRequest unless `value` keeps the atproto data-model rules: string map keys,
-    signed 64-bit integers, no floats, atproto CIDs, `$type` a non-empty string, and blobs
-    (`$type: "blob"`) with a CID `ref`, a string `mimeType` and an integer `size`."""
+    """Raise InvalidRequest unless `value` keeps the atproto data-model rules: strings and map
+    keys of Unicode text (no lone surrogates), signed 64-bit integers, no floats, atproto CIDs,
+    `$type` a non-empty string, and blobs (`$type: "blob"`) with a CID `ref`, a string
+    `mimeType` and an integer `size`."""
     _check(value, "", 0)
 
 
@@ -246,7 +260,11 @@ def _check(value: object, path: str, depth: int) -> None:
     where = path or "/"
     if depth > MAX_DEPTH:
         raise InvalidRequest(f"data nested deeper than {MAX_DEPTH} levels at {where}")
-    if isinstance(value, bool | str | bytes) or value is None:
+    if isinstance(value, str):
+        if not is_valid_text(value):
+            raise InvalidRequest(f"{where}: a string holds a lone surrogate (not Unicode text)")
+        return
+    if isinstance(value, bool | bytes) or value is None:
         return
     if isinstance(value, int):
         if not _INT_MIN <= value <= _INT_MAX:
@@ -261,8 +279,8 @@ def _check(value: object, path: str, depth: int) -> None:
         return
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidRequest(f"{where}: map keys must be strings")
+            if not isinstance(key, str) or not is_valid_text(key):
+                raise InvalidRequest(f"{where}: map keys must be strings of Unicode text")
             _check(item, f"{path}/{key}", depth + 1)
         if "$type" in value:
             _check_typed(value, where)

@@ -331,7 +331,12 @@ def pds_endpoint_of(document: Mapping[str, Any]) -> str:
     if service is None or service.get("type") != _PDS_TYPE:
         raise InvalidDidDocument(f"the DID document of {did} names no #atproto_pds service")
     endpoint = service.get("serviceEndpoint")
-    parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
+    try:
+        parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
+        if parts is not None:
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range
+        parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidDidDocument(f"the PDS endpoint of {did} is not an http(s) URL: {endpoint!r}")
     return str(endpoint).rstrip("/")
@@ -464,6 +469,8 @@ class IdentityResolver:
             value = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InvalidDidDocument(f"the DID document of {did} is not JSON: {e}") from e
+        except RecursionError as e:
+            raise InvalidDidDocument(f"the DID document of {did} is nested too deeply") from e
         document = parse_did_document(did, value)
         self._documents.put(did, document)
         return document

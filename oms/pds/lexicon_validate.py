@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from oms.errors import InvalidRequest
+from oms.pds.dagcbor import MAX_DEPTH, is_valid_text
 from oms.pds.lexicon_schema import split_ref
 from oms.pds.syntax import (
     is_valid_at_identifier,
@@ -139,15 +140,17 @@ def _is_integer(value: object) -> bool:
     return type(value) is int
 
 
-def check_data_model(value: object, path: str) -> None:
+def check_data_model(value: object, path: str, depth: int = 0) -> None:
     """Reject what the ATProto data model cannot hold: floats, malformed $bytes/$link/blobs,
-    and `$type` that is not a non-empty string."""
+    `$type` that is not a non-empty string, and nesting deeper than MAX_DEPTH."""
+    if depth > MAX_DEPTH:
+        raise InvalidRequest(f"{path} is nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, float):
         if not _is_integer(value):
             raise InvalidRequest(f"{path} must not be a float (the data model has integers only)")
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            check_data_model(item, f"{path}/{i}")
+            check_data_model(item, f"{path}/{i}", depth + 1)
     elif isinstance(value, dict):
         if "$bytes" in value and _decode_bytes(value) is None:
             raise InvalidRequest(f"{path} must be bytes in the form {{$bytes: base64}}")
@@ -160,9 +163,12 @@ def check_data_model(value: object, path: str) -> None:
             if kind == "blob" and not _is_blob_ref(value):
                 raise InvalidRequest(f"{path} must be a blob ref")
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise InvalidRequest(f"{path} must have string keys only")
-            check_data_model(item, f"{path}/{key}")
+            if not isinstance(key, str) or not is_valid_text(key):
+                raise InvalidRequest(f"{path} must have keys of Unicode text only")
+            check_data_model(item, f"{path}/{key}", depth + 1)
+    elif isinstance(value, str):
+        if not is_valid_text(value):
+            raise InvalidRequest(f"{path} must be Unicode text (it holds a lone surrogate)")
     elif value is not None and not isinstance(value, str | bool | int | bytes):
         raise InvalidRequest(f"{path} holds a value the data model cannot represent")
 
@@ -311,6 +317,8 @@ class ValueValidator:
     def _string(self, value: object, schema: Mapping[str, Any], path: str) -> None:
         if not isinstance(value, str):
             raise InvalidRequest(f"{path} must be a string")
+        if not is_valid_text(value):
+            raise InvalidRequest(f"{path} must be Unicode text (it holds a lone surrogate)")
         if "const" in schema and value != schema["const"]:
             raise InvalidRequest(f"{path} must be {schema['const']}")
         if "enum" in schema and value not in schema["enum"]:

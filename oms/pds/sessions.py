@@ -14,14 +14,17 @@ import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+from oms.audit import Actor, record
 from oms.db.database import Database, Transaction
-from oms.errors import AuthRequired, InvalidRequest, NotFound, OmsError, RateLimitExceeded
-from oms.pds import accounts, store
+from oms.errors import AuthRequired, Conflict, InvalidRequest, NotFound, OmsError, RateLimitExceeded
+from oms.pds import accounts, second_factor, store
 from oms.pds.accounts import Account
+from oms.pds.blobs import remove_account_blobs
 from oms.pds.identity import node_did
 from oms.pds.keystore import KeyStore
-from oms.pds.passwords import check_policy, hash_password, verify_password
+from oms.pds.passwords import MIN_PASSWORD_LENGTH, check_policy, hash_password, verify_password
 from oms.pds.plc import PlcRegistration
 from oms.pds.tokens import (
     ACCESS_SCOPE,
@@ -35,6 +38,7 @@ from oms.pds.tokens import (
     issue_refresh_token,
     verify_token,
 )
+from oms.permissions import ROLES
 
 __all__ = [
     "ACCOUNT_FAILURE_LIMIT",
@@ -47,13 +51,16 @@ __all__ = [
     "NewAppPassword",
     "Session",
     "activate_account",
+    "check_second_factor",
     "check_sign_in",
     "create_app_password",
     "create_invite_codes",
     "create_session",
     "deactivate_account",
     "delete_account",
+    "delete_own_account",
     "delete_session",
+    "finish_sign_in",
     "list_app_passwords",
     "open_session",
     "refresh_session",
@@ -100,6 +107,7 @@ class AccessGrant:
     scope: str
     session_id: str
     status: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -189,9 +197,14 @@ async def create_session(
     identifier: str,
     password: str,
     address: str,
+    auth_factor_token: str | None = None,
 ) -> Session:
     """Sign in with a handle, DID or email and the account password or one of its app
-    passwords (which gives an app-password scope). Throttled per account and per address."""
+    passwords (which gives an app-password scope). Throttled per account and per address.
+
+    An account with two-factor sign-in on also needs `auth_factor_token` (a code from its
+    authenticator app, or a recovery code) with its own password; without one the answer is
+    AuthFactorTokenRequired. App passwords are not asked for one, as in ATProto."""
     row = await _find_account(db, identifier, hostname)
     did = row["did"] if row is not None else None
     await _check_throttle(db, did=did, address=address)
@@ -210,8 +223,17 @@ async def create_session(
     if row is None or scope is None:
         await _record_failure(db, did=did, address=address)
         raise AuthRequired("wrong identifier or password")
-    async with db.transaction() as tx:
-        await store.clear_sign_in_failures(tx, row["did"])
+    if app_password_id is None and await second_factor.is_enabled(db, row["did"]):
+        if not auth_factor_token:
+            raise AuthRequired(
+                "this account signs in with a second factor: send authFactorToken with a code"
+                " from its authenticator app or one of its recovery codes",
+                name="AuthFactorTokenRequired",
+            )
+        await check_second_factor(db, keys, did=row["did"], code=auth_factor_token, address=address)
+    else:
+        async with db.transaction() as tx:
+            await store.clear_sign_in_failures(tx, row["did"])
     if row["status"] == "disabled":
         raise _takedown()
     account = await accounts.get_account(db, row["did"])
@@ -225,22 +247,67 @@ async def check_sign_in(
 ) -> Account:
     """The active account that `identifier` and its own password (never an app password)
     name, for a person signing in with a browser. Throttled like `create_session`, and as
-    slow for an unknown identifier as for a wrong password."""
+    slow for an unknown identifier as for a wrong password.
+
+    For an account with two-factor sign-in on, the password alone is not a sign-in: the
+    caller asks for a code next (`finish_sign_in`), and the account's failures are cleared
+    only once the code is right too, so a known password does not reset the throttle on
+    guessing codes."""
     row = await _find_account(db, identifier, hostname)
     if row is None:
         await _check_throttle(db, did=None, address=address)
         await _waste_a_verification(password)
         await _record_failure(db, did=None, address=address)
         raise AuthRequired("wrong identifier or password")
-    try:
-        await _check_password(db, row, password, address=address)
-    except AuthRequired:
-        raise AuthRequired("wrong identifier or password") from None
+    await _check_throttle(db, did=row["did"], address=address)
+    if not await verify_password(row["password_hash"], password):
+        await _record_failure(db, did=row["did"], address=address)
+        raise AuthRequired("wrong identifier or password")
+    if not await second_factor.is_enabled(db, row["did"]):
+        async with db.transaction() as tx:
+            await store.clear_sign_in_failures(tx, row["did"])
     if row["status"] == "disabled":
         raise _takedown()
     if row["status"] != "active":
         raise AuthRequired("this account is deactivated", name="AccountDeactivated")
     return await accounts.get_account(db, row["did"])
+
+
+async def check_second_factor(
+    db: Database, keys: KeyStore, *, did: str, code: str, address: str
+) -> None:
+    """A code from the account's authenticator app, or one of its unused recovery codes.
+    Each is good once; a wrong one counts as a failed sign-in (same throttle as passwords)."""
+    await _check_throttle(db, did=did, address=address)
+    if not await second_factor.use_code(db, keys, did, code):
+        await _record_failure(db, did=did, address=address)
+        raise InvalidRequest(
+            "that code is wrong or was already used; enter the 6 digits your authenticator app"
+            " shows now, or an unused recovery code",
+            name="InvalidToken",
+        )
+    async with db.transaction() as tx:
+        await store.clear_sign_in_failures(tx, did)
+
+
+async def finish_sign_in(
+    db: Database, keys: KeyStore, *, token: str, code: str, address: str
+) -> tuple[Account, str]:
+    """The second step of a browser sign-in: the account that the pending sign-in `token`
+    (from `second_factor.start_pending_sign_in`) names, once `code` is right (see
+    `check_second_factor`), and the path to go on to. The token works once."""
+    pending = await second_factor.pending_sign_in(db, token)
+    if pending is None:
+        raise AuthRequired("this sign-in has expired; enter your password again")
+    await check_second_factor(db, keys, did=pending.did, code=code, address=address)
+    if not await second_factor.finish_pending_sign_in(db, token):
+        raise AuthRequired("this sign-in has expired; enter your password again")
+    account = await accounts.get_account(db, pending.did)
+    if account.status == "disabled":
+        raise _takedown()
+    if account.status != "active":
+        raise AuthRequired("this account is not active", name="AccountDeactivated")
+    return account, pending.next_path
 
 
 async def refresh_session(db: Database, keys: KeyStore, *, hostname: str, token: str) -> Session:
@@ -308,7 +375,7 @@ async def verify_access(db: Database, keys: KeyStore, *, hostname: str, token: s
     row = await store.fetch_session(db, claims.sid)
     if row is None or row["did"] != claims.sub or row["revoked_at"] is not None:
         raise invalid_token("this session has ended; sign in again")
-    return AccessGrant(claims.sub, claims.scope, claims.sid, row["status"])
+    return AccessGrant(claims.sub, claims.scope, claims.sid, row["status"], row["role"])
 
 
 def _takedown() -> AuthRequired:
@@ -466,9 +533,14 @@ async def create_invite_codes(
     use_count: int,
     code_count: int = 1,
     for_accounts: list[str] | None = None,
+    role: str = "fan",
+    actor: Actor | None = None,
 ) -> list[tuple[str, list[str]]]:
     """`code_count` new codes for each of `for_accounts` (default: the creator), each good for
-    `use_count` accounts. Who may create them is the caller's check."""
+    `use_count` accounts, which get `role`. Who may create them is the caller's check; with
+    `actor` the creation is audited (the codes themselves are not logged)."""
+    if role not in ROLES:
+        raise InvalidRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     targets = for_accounts or [created_by]
     if not 1 <= use_count <= MAX_INVITE_USES:
         raise InvalidRequest(f"useCount must be between 1 and {MAX_INVITE_USES}")
@@ -481,9 +553,22 @@ async def create_invite_codes(
             codes = [f"{prefix}-{_random_code(2, 5)}" for _ in range(code_count)]
             for code in codes:
                 await store.insert_invite_code(
-                    tx, code=code, use_count=use_count, for_did=target, created_by=created_by
+                    tx,
+                    code=code,
+                    use_count=use_count,
+                    for_did=target,
+                    created_by=created_by,
+                    role=role,
                 )
             created.append((target, codes))
+        if actor is not None:
+            await record(
+                tx,
+                actor,
+                "invite.create",
+                ", ".join(targets),
+                after={"codes": code_count * len(targets), "uses": use_count, "role": role},
+            )
     return created
 
 
@@ -498,10 +583,12 @@ async def sign_up(
     email: str | None = None,
     invite_code: str | None = None,
     plc: PlcRegistration | None = None,
+    min_password_length: int = MIN_PASSWORD_LENGTH,
 ) -> Account:
-    """Create a fan account the way createAccount does: the handle must lie under the node's
-    host, and an invite code is used up unless sign-up is open. With `plc`, the account
-    gets a did:plc (see `accounts.create_account`)."""
+    """Create an account the way createAccount does: the handle must lie under the node's
+    host, and an invite code is used up unless sign-up is open. The account is a fan, or
+    gets the role its invite code gives (an invite code is used whenever one is given). With
+    `plc`, the account gets a did:plc (see `accounts.create_account`)."""
     host = hostname.partition(":")[0]
     wanted = handle.strip().lower()
     if "." in wanted and not wanted.endswith("." + host):
@@ -513,7 +600,7 @@ async def sign_up(
     except InvalidRequest as e:
         raise InvalidRequest(e.message, name="InvalidHandle") from e
     try:
-        check_policy(password)
+        check_policy(password, min_length=min_password_length, handle=full_handle)
     except InvalidRequest as e:
         raise InvalidRequest(e.message, name="InvalidPassword") from e
     web_did = accounts.did_for_handle(full_handle, hostname)
@@ -525,31 +612,29 @@ async def sign_up(
     # then the use is held under the handle, which is just as unique.
     holder = full_handle if plc is not None else web_did
     code = (invite_code or "").strip()
-    if not open_signup:
-        if not code:
-            raise InvalidRequest(
-                "this node needs an invite code to sign up", name="InvalidInviteCode"
-            )
-        await _reserve_invite(db, code, holder)
+    if not open_signup and not code:
+        raise InvalidRequest("this node needs an invite code to sign up", name="InvalidInviteCode")
+    role = await _reserve_invite(db, code, holder) if code else "fan"
     try:
         account = await accounts.create_account(
             db,
             keys,
             name=full_handle,
             password=password,
-            role="fan",
+            role=role,
             hostname=hostname,
             email=email,
             plc=plc,
+            min_password_length=min_password_length,
         )
     except BaseException as e:
-        if not open_signup:
+        if code:
             async with db.transaction() as tx:
                 await store.delete_invite_use(tx, code=code, used_by=holder)
         if isinstance(e, OmsError) and e.name == "HandleNotAvailable":
             raise _handle_taken(full_handle) from e
         raise
-    if not open_signup and holder != account.did:
+    if code and holder != account.did:
         async with db.transaction() as tx:
             await store.move_invite_use(tx, code=code, used_by=holder, to=account.did)
     return account
@@ -560,9 +645,10 @@ def _handle_taken(handle: str) -> InvalidRequest:
     return InvalidRequest(f"handle {handle} is already taken", name="HandleNotAvailable")
 
 
-async def _reserve_invite(db: Database, code: str, did: str) -> None:
+async def _reserve_invite(db: Database, code: str, did: str) -> str:
     """Take one use of `code` for `did` before the account exists, so two sign-ups racing
-    for a code's last use cannot both get it (the use is given back if sign-up fails)."""
+    for a code's last use cannot both get it (the use is given back if sign-up fails); the
+    role the code gives."""
     async with db.transaction() as tx:
         row = await store.fetch_invite_code(tx, code)
         if row is None or row["disabled"]:
@@ -575,6 +661,7 @@ async def _reserve_invite(db: Database, code: str, did: str) -> None:
             raise InvalidRequest(
                 "this handle is being signed up already", name="HandleNotAvailable"
             ) from e
+    return str(row["role"])
 
 
 # --- the account's own status ----------------------------------------------------------------
@@ -622,11 +709,11 @@ async def request_account_delete(db: Database, did: str) -> str:
 
 
 async def delete_account(
-    db: Database, *, did: str, password: str, token: str, address: str
+    db: Database, blobs_dir: Path, *, did: str, password: str, token: str, address: str
 ) -> None:
-    """Mark the account deleted and end its sessions, given its password and a token from
-    `request_account_delete`. Its repository and blobs are for their owners to remove, on
-    the AccountChanged(status="deleted") event `accounts.set_status` publishes."""
+    """Delete the account given its password and a token from `request_account_delete`: as
+    `delete_own_account` does (status `deleted` with its repository, sessions, app passwords,
+    second factor and blobs); the catalog drops it on the AccountChanged event."""
     row = await store.fetch_account(db, did)
     if row is None or row["status"] == "deleted":
         raise NotFound(f"no account {did}", name="AccountNotFound")
@@ -639,6 +726,39 @@ async def delete_account(
         raise InvalidRequest(
             "the deletion token has expired; request a new one", name="ExpiredToken"
         )
+    await _close_deleted_account(db, did)
+    await remove_account_blobs(db, blobs_dir, did)
+
+
+async def delete_own_account(
+    db: Database, blobs_dir: Path, *, did: str, password: str, address: str
+) -> None:
+    """Delete the account of a person signed in with a browser: their own password (throttled
+    like a sign-in) stands in for deleteAccount's emailed token. As deleteAccount does: status
+    `deleted` (the repository goes, the firehose and so the catalog hear of it), every session
+    ended, app passwords forgotten; and its blobs go at once rather than at the next sweep.
+    The node's last active admin is refused, so that the node always keeps one."""
+    row = await store.fetch_account(db, did)
+    if row is None or row["status"] == "deleted":
+        raise NotFound(f"no account {did}", name="AccountNotFound")
+    if row["role"] == "admin" and not any(
+        other.role == "admin" and other.status == "active" and other.did != did
+        for other in await accounts.list_accounts(db)
+    ):
+        # Asked before the password, so the person learns it without spending an attempt;
+        # `set_status` refuses it again inside its transaction.
+        raise Conflict(
+            "you are the node's last active admin; make another account an admin before "
+            "deleting this one",
+            name="LastAdmin",
+        )
+    await _check_password(db, row, password, address=address)
+    await _close_deleted_account(db, did)
+    await remove_account_blobs(db, blobs_dir, did)
+    log.info("account %s (@%s) deleted by its owner", did, row["handle"])
+
+
+async def _close_deleted_account(db: Database, did: str) -> None:
     # The status first (with its #account event): once it says deleted, no token of the
     # account is accepted, so a crash before the sessions are revoked leaves nothing usable.
     await accounts.set_status(db, did, "deleted")
@@ -647,3 +767,5 @@ async def delete_account(
         await store.revoke_sessions(tx, did=did)
         for app_password in await store.fetch_app_passwords(tx, did):
             await store.delete_app_password(tx, int(app_password["id"]))
+    # Its second factor goes with it (the sealed key and the recovery codes).
+    await second_factor.disable(db, did)

@@ -103,9 +103,9 @@ async def insert_session(
 
 
 async def fetch_session(db: Database | Transaction, session_id: str) -> sqlite3.Row | None:
-    """The session with its account's status (`status`)."""
+    """The session with its account's status (`status`) and role (`role`)."""
     return await db.fetchone(
-        "SELECT s.id, s.did, s.scope, s.revoked_at, a.status FROM sessions s"
+        "SELECT s.id, s.did, s.scope, s.revoked_at, a.status, a.role FROM sessions s"
         " JOIN accounts a ON a.did = s.did WHERE s.id = ?",
         (session_id,),
     )
@@ -247,18 +247,18 @@ async def delete_app_password(tx: Transaction, app_password_id: int) -> None:
 
 
 async def insert_invite_code(
-    tx: Transaction, *, code: str, use_count: int, for_did: str, created_by: str
+    tx: Transaction, *, code: str, use_count: int, for_did: str, created_by: str, role: str
 ) -> None:
     await tx.execute(
-        "INSERT INTO invite_codes (code, use_count, for_did, created_by, created_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (code, use_count, for_did, created_by, now_ms()),
+        "INSERT INTO invite_codes (code, use_count, for_did, created_by, created_at, role)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (code, use_count, for_did, created_by, now_ms(), role),
     )
 
 
 async def fetch_invite_code(db: Database | Transaction, code: str) -> sqlite3.Row | None:
     return await db.fetchone(
-        "SELECT code, use_count, for_did, created_by, disabled, created_at"
+        "SELECT code, use_count, for_did, created_by, disabled, created_at, role"
         " FROM invite_codes WHERE code = ?",
         (code,),
     )

@@ -89,6 +89,7 @@ def new_recovery_codes(count: int = 10) -> list[str]:
 
 
 def recovery_digest(code: str) -> str:
-    """What is stored of a recovery code (they are random, so a plain hash suffices)."""
-    normal = code.strip().lower().replace(" ", "")
+    """What is stored of a recovery code (they are random, so a plain hash suffices); case,
+    spaces and the dash do not matter, as people copy codes."""
+    normal = code.strip().lower().replace(" ", "").replace("-", "")
     return hashlib.sha256(normal.encode()).hexdigest()

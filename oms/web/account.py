@@ -1,4 +1,5 @@
-"""Signing in and out with a browser, and the list of one's own sessions."""
+"""Signing in and out with a browser (with a second step for an account with two-factor
+sign-in on), and the list of one's own sessions."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from oms.context import AppContext
-from oms.errors import OmsError, RateLimitExceeded
-from oms.pds import sessions
+from oms.errors import AuthRequired, OmsError, RateLimitExceeded
+from oms.pds import second_factor, sessions
+from oms.pds.accounts import Account
 from oms.pds.web_sessions import (
     COOKIE_NAME,
     end_all_sessions,
@@ -36,6 +38,7 @@ __all__ = [
     "sessions_page",
     "sign_in_form",
     "sign_in_submit",
+    "sign_in_verify",
     "sign_out",
     "sign_out_everywhere",
 ]
@@ -74,6 +77,40 @@ async def sign_in_form(request: Request) -> Response:
     return await _sign_in_page(request)
 
 
+async def _verify_page(
+    request: Request, pending: str, status: int = 200, *, problem: str | None = None
+) -> Response:
+    token = form_token(request)
+    response = await page(
+        request, "signin_verify.html", status, csrf=token, pending=pending, problem=problem
+    )
+    keep_form_token(response, _context(request), token)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _refused(response: Response, error: OmsError) -> Response:
+    if isinstance(error, RateLimitExceeded):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
+
+
+async def _start_session(request: Request, account: Account, next_path: str) -> Response:
+    context = _context(request)
+    # A session cookie the browser already had (perhaps planted) is ended, never reused.
+    if request.cookies.get(COOKIE_NAME):
+        await end_web_session(context.db, request.cookies[COOKIE_NAME])
+    token, _ = await start_web_session(
+        context.db,
+        account,
+        user_agent=request.headers.get("user-agent", ""),
+        lifetime_days=session_days(context),
+    )
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    set_session_cookie(response, context, token)
+    return response
+
+
 async def sign_in_submit(request: Request) -> Response:
     context = _context(request)
     form = await request.form()
@@ -96,21 +133,43 @@ async def sign_in_submit(request: Request) -> Response:
         response = await _sign_in_page(
             request, e.status, identifier=identifier, problem=_sentence(e.message)
         )
-        if isinstance(e, RateLimitExceeded):
-            response.headers["Retry-After"] = str(e.retry_after)
-        return response
-    # A session cookie the browser already had (perhaps planted) is ended, never reused.
-    if request.cookies.get(COOKIE_NAME):
-        await end_web_session(context.db, request.cookies[COOKIE_NAME])
-    token, _ = await start_web_session(
-        context.db,
-        account,
-        user_agent=request.headers.get("user-agent", ""),
-        lifetime_days=session_days(context),
-    )
-    response = RedirectResponse(safe_next(str(form.get("next", "/"))), status_code=303)
-    set_session_cookie(response, context, token)
-    return response
+        return _refused(response, e)
+    next_path = safe_next(str(form.get("next", "/")))
+    if await second_factor.is_enabled(context.db, account.did):
+        # No session yet: the password was right, the code is asked for next.
+        pending = await second_factor.start_pending_sign_in(
+            context.db, account.did, next_path=next_path
+        )
+        return await _verify_page(request, pending)
+    return await _start_session(request, account, next_path)
+
+
+async def sign_in_verify(request: Request) -> Response:
+    """The second step of signing in to an account with two-factor sign-in on."""
+    context = _context(request)
+    form = await request.form()
+    check_form_token(request, form)
+    pending = str(form.get("pending", ""))
+    code = str(form.get("code", "")).strip()
+    if not code:
+        return await _verify_page(
+            request, pending, 400, problem="Enter the code your authenticator app shows."
+        )
+    try:
+        account, next_path = await sessions.finish_sign_in(
+            context.db,
+            context.keys,
+            token=pending,
+            code=code,
+            address=client_address(request),
+        )
+    except AuthRequired as e:
+        # The pending sign-in expired or was used: start again from the password.
+        return await _sign_in_page(request, e.status, problem=_sentence(e.message))
+    except OmsError as e:
+        response = await _verify_page(request, pending, e.status, problem=_sentence(e.message))
+        return _refused(response, e)
+    return await _start_session(request, account, next_path)
 
 
 async def sign_out(request: Request) -> Response:
@@ -131,7 +190,7 @@ async def sessions_page(request: Request) -> Response:
     open_sessions = await list_sessions(_context(request).db, session.did)
     return await page(
         request,
-        "sessions.html",
+        "account/sessions.html",
         sessions=open_sessions,
         current=session.session_id,
         done=request.query_params.get("done"),

@@ -18,21 +18,20 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from oms.context import AppContext
-from oms.errors import Forbidden, NotFound
+from oms.errors import NotFound
 from oms.library.ingest import MediaProgress
 from oms.library.records import LICENSES
 from oms.library.store.creator import creator_releases, creator_tracks
 from oms.pds.repo import Record
 from oms.pds.syntax import is_valid_record_key
 from oms.pds.web_sessions import WebSession
+from oms.web.guard import member
 from oms.web.render import page
-from oms.web.session import sign_in_redirect, signed_in
 
 __all__ = ["dashboard", "events", "release_editor", "track_editor", "upload_page"]
 
 TRACK = "fm.oms.track"
 RELEASE = "fm.oms.release"
-CREATOR_ROLES = ("artist", "admin")
 # How the portal names each licence of `LICENSES`.
 LICENSE_LABELS = {
     "all-rights-reserved": "All rights reserved",
@@ -60,16 +59,6 @@ def _context(request: Request) -> AppContext:
     return context
 
 
-async def _creator(request: Request) -> WebSession | Response:
-    """The signed-in artist (or admin), a sign-in redirect, or Forbidden for a fan."""
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
-    if session.role not in CREATOR_ROLES:
-        raise Forbidden("the creator portal is for the collective's artists")
-    return session
-
-
 async def _own_tracks(
     request: Request, session: WebSession, *, uri: str | None = None
 ) -> list[sqlite3.Row]:
@@ -85,9 +74,7 @@ async def _own_tracks(
 
 
 async def dashboard(request: Request) -> Response:
-    session = await _creator(request)
-    if isinstance(session, Response):
-        return session
+    session = await member(request)
     db = _context(request).db
     tracks = await _own_tracks(request, session)
     counts: dict[str, int] = {}
@@ -107,9 +94,7 @@ async def dashboard(request: Request) -> Response:
 
 
 async def upload_page(request: Request) -> Response:
-    session = await _creator(request)
-    if isinstance(session, Response):
-        return session
+    await member(request)
     context = _context(request)
     return await page(
         request,
@@ -139,9 +124,7 @@ def _record_json(record: Record) -> str:
 
 
 async def track_editor(request: Request) -> Response:
-    session = await _creator(request)
-    if isinstance(session, Response):
-        return session
+    session = await member(request)
     record = await _own_record(request, session, TRACK)
     value = _fields(record)
     rows = await _own_tracks(request, session, uri=record.uri)
@@ -159,9 +142,7 @@ async def track_editor(request: Request) -> Response:
 
 
 async def release_editor(request: Request) -> Response:
-    session = await _creator(request)
-    if isinstance(session, Response):
-        return session
+    session = await member(request)
     record = await _own_record(request, session, RELEASE)
     tracks = {r["uri"]: r for r in await _own_tracks(request, session)}
     value = _fields(record)
@@ -189,9 +170,7 @@ def _sse(event: str, data: dict[str, object]) -> bytes:
 
 async def events(request: Request) -> Response:
     """Server-sent events: the progress of the signed-in artist's media, as it happens."""
-    session = await _creator(request)
-    if isinstance(session, Response):
-        return session
+    session = await member(request)
     bus = _context(request).bus
     stopping: asyncio.Event = request.app.state.stopping
     subscription = bus.subscribe(MediaProgress, maxsize=1000)

@@ -115,7 +115,7 @@ def clear_session_cookie(response: Response, context: AppContext) -> None:
 def check_csrf(session: WebSession, form: FormData) -> None:
     """A signed-in person's form must carry their session's CSRF token."""
     sent = str(form.get("csrf", ""))
-    if not sent or not hmac.compare_digest(sent, session.csrf_token):
+    if not sent or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
         raise Forbidden(_EXPIRED_FORM)
 
 
@@ -141,5 +141,5 @@ def keep_form_token(response: Response, context: AppContext, token: str) -> None
 def check_form_token(request: Request, form: FormData) -> None:
     sent = str(form.get("csrf", ""))
     cookie = request.cookies.get(FORM_COOKIE, "")
-    if not sent or not cookie or not hmac.compare_digest(sent, cookie):
+    if not sent or not cookie or not hmac.compare_digest(sent.encode(), cookie.encode()):
         raise Forbidden(_EXPIRED_FORM)

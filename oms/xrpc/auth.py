@@ -9,24 +9,39 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
-from oms.errors import AuthRequired
-from oms.pds import sessions
+from oms.errors import AuthRequired, Forbidden
+from oms.pds import second_factor, sessions
 from oms.pds.tokens import ACCESS_SCOPE
 from oms.pds.web_sessions import COOKIE_NAME, CSRF_HEADER, find_web_session
+from oms.permissions import ANONYMOUS, allowed, roles_with
 from oms.xrpc.dispatch import XrpcCall
 
-__all__ = ["Viewer", "authenticated", "bearer_token", "optional_viewer"]
+__all__ = [
+    "Viewer",
+    "authenticated",
+    "authorize",
+    "bearer_token",
+    "client_address",
+    "optional_viewer",
+]
 
 
 @dataclass(frozen=True)
 class Viewer:
     did: str
     scope: str  # "com.atproto.access" | "com.atproto.appPass" | "com.atproto.appPassPrivileged"
+    role: str
 
     @property
     def full_access(self) -> bool:
         """Signed in with the account's own password, not an app password."""
         return self.scope == ACCESS_SCOPE
+
+
+def client_address(call: XrpcCall) -> str:
+    # uvicorn has already replaced the peer with X-Forwarded-For from a trusted proxy.
+    client = call.request.client
+    return client.host if client is not None else "unknown"
 
 
 def bearer_token(call: XrpcCall) -> str:
@@ -53,30 +68,65 @@ async def authenticated(
     `full_access` also refuses app-password sessions (account management);
     `allow_deactivated` lets a deactivated account in (to see its session, reactivate).
     """
-    context = call.context
-    if "authorization" not in call.request.headers and _cookie_call(call):
-        return await _browser_viewer(call)
-    grant = await sessions.verify_access(
-        context.db, context.keys, hostname=context.settings.hostname, token=bearer_token(call)
-    )
-    if grant.status == "disabled":
+    cached = call.state.get("grant")
+    if cached is None:
+        cached = call.state["grant"] = await _grant(call)
+    viewer, status = cached
+    if status == "disabled":
         raise AuthRequired(
             "this account was taken down by the node's operator", name="AccountTakedown"
         )
-    if grant.status == "deactivated" and not allow_deactivated:
+    if status == "deactivated" and not allow_deactivated:
         raise AuthRequired(
             "this account is deactivated; activate it first", name="AccountDeactivated"
         )
-    if grant.status not in ("active", "deactivated"):
+    if status not in ("active", "deactivated"):
         raise AuthRequired("this account no longer exists", name="InvalidToken")
-    viewer = Viewer(grant.did, grant.scope)
     if full_access and not viewer.full_access:
         raise AuthRequired(
             f"{call.nsid} needs a session signed in with the account password, not an app password",
             name="InvalidToken",
         )
-    call.state["viewer"] = viewer
     return viewer
+
+
+async def _grant(call: XrpcCall) -> tuple[Viewer, str]:
+    """Who signs this call, and their account's status (checked once per call)."""
+    context = call.context
+    if "authorization" not in call.request.headers and _cookie_call(call):
+        return await _browser_viewer(call), "active"
+    grant = await sessions.verify_access(
+        context.db, context.keys, hostname=context.settings.hostname, token=bearer_token(call)
+    )
+    return Viewer(grant.did, grant.scope, grant.role), grant.status
+
+
+async def authorize(call: XrpcCall, capability: str) -> None:
+    """Refuse the call unless its caller's role holds `capability` (oms.permissions).
+
+    Runs before the method: a capability open to anonymous callers needs no credentials;
+    any other needs a signed-in account (AuthRequired) whose role has it (Forbidden). The
+    account's status (deactivated, taken down) is the method's own check.
+    """
+    if allowed(capability, ANONYMOUS):
+        return
+    viewer = await authenticated(call, allow_deactivated=True)
+    admin_only = roles_with(capability) == {"admin"}
+    if (
+        admin_only
+        and viewer.role == "admin"
+        and call.context.settings["security.admin_totp_required"]
+        and not await second_factor.is_enabled(call.context.db, viewer.did)
+    ):
+        raise Forbidden(
+            f"{call.nsid}: this node requires its admins to set up two-factor sign-in first "
+            "(/account/totp/setup)"
+        )
+    if not allowed(capability, viewer.role):
+        raise Forbidden(
+            f"{call.nsid} needs the {capability!r} permission, which the {viewer.role} "
+            "role does not have",
+        )
 
 
 async def optional_viewer(call: XrpcCall) -> Viewer | None:
@@ -108,6 +158,4 @@ async def _browser_viewer(call: XrpcCall) -> Viewer:
             f"{call.nsid}: the {CSRF_HEADER} header does not match this browser session",
             name="InvalidToken",
         )
-    viewer = Viewer(session.did, ACCESS_SCOPE)
-    call.state["viewer"] = viewer
-    return viewer
+    return Viewer(session.did, ACCESS_SCOPE, session.role)

@@ -11,7 +11,9 @@ from starlette.responses import FileResponse, Response
 
 from oms.errors import PayloadTooLarge
 from oms.pds import blobs
-from oms.xrpc.auth import authenticated
+from oms.pds.plans import Allowance, upload_allowance
+from oms.ratelimits import Limit
+from oms.xrpc.auth import authenticated, client_address
 from oms.xrpc.dispatch import XrpcCall
 from oms.xrpc.sync import hosted_account
 
@@ -21,25 +23,42 @@ __all__ = ["get_blob", "list_blobs", "upload_blob"]
 _IMMUTABLE = "public, max-age=31536000, immutable"
 
 
+_UPLOADS = "upload"
+
+
 async def upload_blob(call: XrpcCall) -> Mapping[str, Any]:
     viewer = await authenticated(call)
-    limit = int(call.context.settings["pds.blob_max_mb"]) * 1024 * 1024
-    declared = call.request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(
-            f"the upload ({declared} bytes) is over the node's limit of {limit} bytes "
-            "(pds.blob_max_mb)",
-            name="BlobTooLarge",
-        )
-    ref = await blobs.store_upload(
-        call.context.db,
-        call.context.blobs_dir,
+    context = call.context
+    per_hour = int(context.settings["limits.uploads_per_hour"])
+    context.limits.hit(Limit(_UPLOADS, per_hour, 3600, "uploads"), viewer.did, client_address(call))
+    allowance = await upload_allowance(
+        context.db,
         viewer.did,
-        call.request.headers.get("content-type", ""),
-        call.request.stream(),
-        limit,
+        viewer.role,
+        node_max_bytes=int(context.settings["pds.blob_max_mb"]) * 1024 * 1024,
     )
+    declared = call.request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > allowance.max_bytes:
+        raise _too_large(f"the upload ({declared} bytes)", allowance)
+    try:
+        ref = await blobs.store_upload(
+            context.db,
+            context.blobs_dir,
+            viewer.did,
+            call.request.headers.get("content-type", ""),
+            call.request.stream(),
+            allowance.max_bytes,
+        )
+    except PayloadTooLarge as e:
+        raise _too_large("the upload", allowance) from e
     return {"blob": ref.to_json()}
+
+
+def _too_large(what: str, allowance: Allowance) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{what} is larger than {allowance.limited_by} ({allowance.max_bytes} bytes)",
+        name="BlobTooLarge",
+    )
 
 
 def _etag_matches(header: str, etag: str) -> bool:

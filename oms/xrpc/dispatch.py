@@ -15,8 +15,17 @@ from starlette.responses import JSONResponse, Response
 
 from oms.context import AppContext
 from oms.errors import InvalidRequest, OmsError, PayloadTooLarge, RateLimitExceeded
+from oms.permissions import check_capability
 
-__all__ = ["MAX_JSON_BODY", "Handler", "XrpcCall", "error_response", "xrpc_endpoint"]
+__all__ = [
+    "MAX_JSON_BODY",
+    "Authorizer",
+    "Handler",
+    "Method",
+    "XrpcCall",
+    "error_response",
+    "xrpc_endpoint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +61,8 @@ class XrpcCall:
             value = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise InvalidRequest(f"request body is not valid JSON: {e}") from e
+        except RecursionError as e:
+            raise InvalidRequest("request body is nested too deeply") from e
         if not isinstance(value, dict):
             raise InvalidRequest("request body must be a JSON object")
         validated = self.context.lexicons.validate_input(self.nsid, value)
@@ -60,6 +71,21 @@ class XrpcCall:
 
 
 Handler = Callable[[XrpcCall], Awaitable[Response | Mapping[str, Any] | None]]
+Authorizer = Callable[[XrpcCall, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Method:
+    """A served method: the capability (oms.permissions) a caller's role must hold, and the
+    handler. `refresh_credential` methods are signed with a refresh token, which the handler
+    checks itself (it is bound to one account); the permission layer lets them through."""
+
+    capability: str
+    handler: Handler
+    refresh_credential: bool = False
+
+    def __post_init__(self) -> None:
+        check_capability(self.capability)
 
 
 def error_response(error: OmsError) -> JSONResponse:
@@ -86,15 +112,18 @@ def _params(request: Request) -> dict[str, str | list[str]]:
     return params
 
 
-def xrpc_endpoint(methods: Mapping[str, Handler]) -> Callable[[Request], Awaitable[Response]]:
-    """The Starlette endpoint for `/xrpc/{nsid}` serving `methods` (wire name → handler)."""
+def xrpc_endpoint(
+    methods: Mapping[str, Method], authorize: Authorizer
+) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint for `/xrpc/{nsid}` serving `methods` (wire name → method);
+    `authorize(call, capability)` refuses a caller before the handler runs."""
 
     async def endpoint(request: Request) -> Response:
         context: AppContext = request.state.context
         nsid = request.path_params["nsid"]
-        handler = methods.get(nsid)
-        kind = context.lexicons.method_kind(nsid) if handler else None
-        if handler is None or kind is None:
+        method = methods.get(nsid)
+        kind = context.lexicons.method_kind(nsid) if method else None
+        if method is None or kind is None:
             return JSONResponse(
                 {"error": "MethodNotImplemented", "message": f"{nsid} is not served here"},
                 status_code=501,
@@ -107,8 +136,11 @@ def xrpc_endpoint(methods: Mapping[str, Handler]) -> Callable[[Request], Awaitab
                 headers={"Allow": ", ".join(expected)},
             )
         try:
-            params = context.lexicons.validate_params(nsid, _params(request))
-            result = await handler(XrpcCall(request, context, nsid, params))
+            call = XrpcCall(request, context, nsid, {})
+            if not method.refresh_credential:
+                await authorize(call, method.capability)
+            call.params = context.lexicons.validate_params(nsid, _params(request))
+            result = await method.handler(call)
         except OmsError as e:
             if e.status >= 500:
                 log.error("%s failed: %s", nsid, e.message)
@@ -119,4 +151,5 @@ def xrpc_endpoint(methods: Mapping[str, Handler]) -> Callable[[Request], Awaitab
             return Response(status_code=200)
         return JSONResponse(dict(result))
 
+    endpoint.capabilities = {nsid: m.capability for nsid, m in methods.items()}  # type: ignore[attr-defined]
     return endpoint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from oms.errors import Forbidden, InvalidRequest
@@ -10,6 +10,7 @@ from oms.pds.accounts import Account, get_account
 from oms.pds.identity import local_did_document
 from oms.pds.repo import CommitResult, Write
 from oms.pds.tid import next_tid
+from oms.permissions import COLLECTION_CAPABILITIES, allowed
 from oms.xrpc.auth import authenticated
 from oms.xrpc.dispatch import XrpcCall
 
@@ -26,11 +27,20 @@ __all__ = [
 _APPLY_WRITES = "com.atproto.repo.applyWrites"
 
 
-async def _own_repo(call: XrpcCall, repo: str) -> Account:
+async def _own_repo(call: XrpcCall, repo: str, collections: Iterable[str]) -> Account:
+    """The caller's own repository, after checking their role may write each collection
+    (only creators publish tracks and releases: oms.permissions)."""
     viewer = await authenticated(call)
     account = await get_account(call.context.db, repo)
     if account.did != viewer.did:
         raise Forbidden(f"@{viewer.did} may not write to the repository of {account.did}")
+    for collection in set(collections):
+        capability = COLLECTION_CAPABILITIES.get(collection)
+        if capability is not None and not allowed(capability, viewer.role):
+            raise Forbidden(
+                f"{collection} records are published by the collective's artists; "
+                f"a {viewer.role} account may not write them",
+            )
     return account
 
 
@@ -61,8 +71,8 @@ def _written(result: CommitResult) -> dict[str, Any]:
 
 async def create_record(call: XrpcCall) -> Mapping[str, Any]:
     body = await call.json_input()
-    account = await _own_repo(call, body["repo"])
     collection = body["collection"]
+    account = await _own_repo(call, body["repo"], [collection])
     write = Write(
         "create", collection, body.get("rkey") or _default_rkey(call, collection), body["record"]
     )
@@ -74,7 +84,7 @@ async def create_record(call: XrpcCall) -> Mapping[str, Any]:
 
 async def put_record(call: XrpcCall) -> Mapping[str, Any]:
     body = await call.json_input()
-    account = await _own_repo(call, body["repo"])
+    account = await _own_repo(call, body["repo"], [body["collection"]])
     write = Write(
         "update",
         body["collection"],
@@ -91,8 +101,8 @@ async def put_record(call: XrpcCall) -> Mapping[str, Any]:
 
 async def delete_record(call: XrpcCall) -> Mapping[str, Any]:
     body = await call.json_input()
-    account = await _own_repo(call, body["repo"])
     collection, rkey = body["collection"], body["rkey"]
+    account = await _own_repo(call, body["repo"], [collection])
     swap = body.get("swapRecord")
     present = await call.context.db.fetchval(
         "SELECT cid FROM records WHERE did = ? AND collection = ? AND rkey = ?",
@@ -117,7 +127,9 @@ _ACTIONS = {
 
 async def apply_writes(call: XrpcCall) -> Mapping[str, Any]:
     body = await call.json_input()
-    account = await _own_repo(call, body["repo"])
+    account = await _own_repo(
+        call, body["repo"], (str(item.get("collection", "")) for item in body["writes"])
+    )
     writes = []
     for n, item in enumerate(body["writes"]):
         action = _ACTIONS.get(item.get("$type", ""))

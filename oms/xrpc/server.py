@@ -7,13 +7,15 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from oms.errors import Forbidden, InvalidRequest, OmsError
+from oms.audit import Actor
+from oms.errors import InvalidRequest, OmsError
 from oms.pds import accounts, identity, sessions
 from oms.pds.accounts import Account
 from oms.pds.plc import plc_registration
 from oms.pds.syntax import format_datetime
 from oms.pds.tokens import ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE
-from oms.xrpc.auth import authenticated, bearer_token
+from oms.ratelimits import Limit
+from oms.xrpc.auth import authenticated, bearer_token, client_address
 from oms.xrpc.dispatch import XrpcCall
 
 __all__ = [
@@ -36,12 +38,6 @@ __all__ = [
 
 # How an account's status is told to clients (`status` in session answers); absent = active.
 _WIRE_STATUS = {"deactivated": "deactivated", "disabled": "takendown"}
-
-
-def _address(call: XrpcCall) -> str:
-    # uvicorn has already replaced the peer with X-Forwarded-For from a trusted proxy.
-    client = call.request.client
-    return client.host if client is not None else "unknown"
 
 
 async def _did_doc(call: XrpcCall, did: str) -> dict[str, Any] | None:
@@ -105,6 +101,8 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
     password = body.get("password")
     if not password:
         raise InvalidRequest("a password is required", name="InvalidPassword")
+    per_hour = int(context.settings["limits.sign_ups_per_hour"])
+    context.limits.hit(Limit("sign-up", per_hour, 3600, "sign-ups"), client_address(call))
     account = await sessions.sign_up(
         context.db,
         context.keys,
@@ -114,6 +112,7 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
         password=password,
         email=body.get("email") or None,
         invite_code=body.get("inviteCode"),
+        min_password_length=int(context.settings["security.min_password_length"]),
         plc=await asyncio.to_thread(
             plc_registration,
             str(context.settings["pds.plc_directory"]),
@@ -136,7 +135,8 @@ async def create_session(call: XrpcCall) -> Mapping[str, Any]:
         hostname=context.settings.hostname,
         identifier=body["identifier"],
         password=body["password"],
-        address=_address(call),
+        address=client_address(call),
+        auth_factor_token=body.get("authFactorToken") or None,
     )
     return await _session_answer(call, session)
 
@@ -204,11 +204,9 @@ async def revoke_app_password(call: XrpcCall) -> None:
 
 
 async def _admin(call: XrpcCall) -> Account:
+    # The role was checked against the permission table (invites.manage) before the call.
     viewer = await authenticated(call, full_access=True)
-    account = await accounts.get_account(call.context.db, viewer.did)
-    if account.role != "admin":
-        raise Forbidden("only the node's admins can create invite codes")
-    return account
+    return await accounts.get_account(call.context.db, viewer.did)
 
 
 async def create_invite_code(call: XrpcCall) -> Mapping[str, Any]:
@@ -221,6 +219,7 @@ async def create_invite_code(call: XrpcCall) -> Mapping[str, Any]:
         created_by=admin.did,
         use_count=body["useCount"],
         for_accounts=[target] if target else None,
+        actor=Actor(admin.did, client_address(call)),
     )
     return {"code": created[0][1][0]}
 
@@ -235,6 +234,7 @@ async def create_invite_codes(call: XrpcCall) -> Mapping[str, Any]:
         use_count=body["useCount"],
         code_count=body["codeCount"],
         for_accounts=list(body.get("forAccounts") or []) or None,
+        actor=Actor(admin.did, client_address(call)),
     )
     return {"codes": [{"account": account, "codes": codes} for account, codes in created]}
 
@@ -262,8 +262,9 @@ async def delete_account(call: XrpcCall) -> None:
     body = await call.json_input()
     await sessions.delete_account(
         call.context.db,
+        call.context.blobs_dir,
         did=body["did"],
         password=body["password"],
         token=body["token"],
-        address=_address(call),
+        address=client_address(call),
     )

@@ -168,8 +168,8 @@ def test_a_file_over_the_blob_limit(node: Node) -> None:
     assert refused.status_code == 413
     assert refused.json() == {
         "error": "BlobTooLarge",
-        "message": f"the upload ({len(big)} bytes) is over the node's limit of {limit} bytes "
-        "(pds.blob_max_mb)",
+        "message": f"the upload ({len(big)} bytes) is larger than the node's limit of "
+        f"{LIMIT_MB} MB a file (pds.blob_max_mb) ({limit} bytes)",
     }
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: refused once past the limit
@@ -178,7 +178,10 @@ def test_a_file_over_the_blob_limit(node: Node) -> None:
 
     streamed = node.upload(auth, chunks(), "audio/flac")
     assert streamed.status_code == 413
-    assert streamed.json()["message"] == f"the upload is over the node's limit of {limit} bytes"
+    assert streamed.json()["message"] == (
+        f"the upload is larger than the node's limit of {LIMIT_MB} MB a file (pds.blob_max_mb) "
+        f"({limit} bytes)"
+    )
     node.assert_clean()
 
 

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from oms.app import create_app
-from tests.conftest import make_settings
+from tests.conftest import make_settings, sign_up
 
 X = "/xrpc/com.atproto."
 
@@ -42,10 +42,7 @@ def _wait_for(data_dir: Path, expected: list[str]) -> float:
 
 def test_the_catalog_follows_commits_made_over_xrpc(client: TestClient, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    signed_up = client.post(
-        X + "server.createAccount", json={"handle": "ada.localhost", "password": "correct horse"}
-    ).json()
-    did, auth = signed_up["did"], {"Authorization": f"Bearer {signed_up['accessJwt']}"}
+    did, auth = sign_up(client, "ada", "correct horse")  # made an artist, who publishes
     blob = client.post(
         X + "repo.uploadBlob",
         content=b"fLaC" + bytes(256),

@@ -473,7 +473,7 @@ async def test_sign_up_names_its_problems(parts: tuple[Database, KeyStore]) -> N
 
 
 async def test_deleting_an_account_needs_the_password_and_a_fresh_token(
-    parts: tuple[Database, KeyStore],
+    parts: tuple[Database, KeyStore], tmp_path: Path
 ) -> None:
     db, keys = parts
     alice = await _account(db, keys, "alice")
@@ -482,7 +482,7 @@ async def test_deleting_an_account_needs_the_password_and_a_fresh_token(
 
     async def delete(password: str, token: str) -> None:
         await sessions.delete_account(
-            db, did=alice.did, password=password, token=token, address=HERE
+            db, tmp_path / "blobs", did=alice.did, password=password, token=token, address=HERE
         )
 
     with pytest.raises(InvalidRequest) as refused:

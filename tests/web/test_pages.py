@@ -8,7 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from oms import audit
 from oms.app import create_app
+from oms.context import SETUP_ORIGIN, AppContext
 from tests.conftest import make_settings
 
 
@@ -118,7 +120,7 @@ def test_first_run_setup_creates_one_admin(
         assert "The two passwords differ" in differ.text
         weak = client.post("/setup", data={**fields, "password": "short", "confirm": "short"})
         assert weak.status_code == 400
-        assert "at least 8 characters" in weak.text
+        assert "at least 10 characters" in weak.text
         assert 'value="ada"' in weak.text, "the form keeps what was typed"
 
         done = client.post("/setup", data={**fields, "confirm": "correct horse"})
@@ -133,3 +135,40 @@ def test_first_run_setup_creates_one_admin(
 
     with _client(tmp_path):
         assert "/setup?token=" not in capsys.readouterr().out
+
+
+def test_setup_names_the_node_and_its_address_once_and_they_stay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fields = {
+        "handle": "ada",
+        "password": "a long and unusual admin secret",
+        "confirm": "a long and unusual admin secret",
+        "node_name": "Riverside Collective",
+    }
+    with _client(tmp_path) as client:
+        token = _setup_token(capsys)
+        form = client.get(f"/setup?token={token}")
+        assert 'value="http://localhost:8000"' in form.text  # the address it runs at now
+        bad = client.post(
+            "/setup", data={**fields, "token": token, "public_url": "ftp://music.example.org"}
+        )
+        assert bad.status_code == 400
+        assert "server.public_url" in bad.text
+        done = client.post(
+            "/setup", data={**fields, "token": token, "public_url": "https://music.example.org/"}
+        )
+        assert done.status_code == 200, done.text
+        assert "did:web:ada.music.example.org" in done.text
+        assert "Riverside Collective" in client.get("/").text
+        context: AppContext = client.app_state["context"]
+        assert context.settings.public_url == "https://music.example.org"
+        entries = client.portal.call(lambda: audit.entries(context.db, action="setup"))
+        assert entries[0].actor == "setup"
+        assert entries[0].after["node.name"] == "Riverside Collective"
+
+    with _client(tmp_path) as client:
+        context = client.app_state["context"]
+        assert context.settings["node.name"] == "Riverside Collective"
+        assert context.settings.origins["server.public_url"] == SETUP_ORIGIN
+        assert "Riverside Collective" in client.get("/").text
