@@ -529,19 +529,7 @@ async def collect_garbage(
             (now_ms - temp_grace_ms,),
         )
     removed = len(rows)
-    candidates = sorted({row["cid"] for row in rows})
-    deleted_files = 0
-    for start in range(0, len(candidates), _BATCH):
-        batch = candidates[start : start + _BATCH]
-        async with db.transaction() as tx:
-            kept = await tx.fetchall(
-                f"SELECT DISTINCT cid FROM blobs WHERE cid IN ({_marks(len(batch))})",  # noqa: S608
-                batch,
-            )
-            still_held = {row["cid"] for row in kept}
-            orphans = [blob_path(blobs_dir, cid) for cid in batch if cid not in still_held]
-            await asyncio.to_thread(_unlink, orphans)
-            deleted_files += len(orphans)
+    deleted_files = await _unlink_unheld(db, blobs_dir, {row["cid"] for row in rows})
     stale = await asyncio.to_thread(_sweep_temp, blobs_dir / _TMP, (now_ms - temp_grace_ms) / 1000)
     if removed or stale:
         log.info(
@@ -623,6 +611,26 @@ async def owned_blobs(db: Database, blobs_dir: Path, did: str) -> list[tuple[str
     return await asyncio.to_thread(present)
 
 
+async def _unlink_unheld(db: Database, blobs_dir: Path, cids: set[str]) -> int:
+    """Delete the files of `cids` that no account holds any more; how many went. Checked and
+    deleted under the writer lock, so an upload of the same bytes by another account keeps
+    its file."""
+    candidates = sorted(cids)
+    deleted = 0
+    for start in range(0, len(candidates), _BATCH):
+        batch = candidates[start : start + _BATCH]
+        async with db.transaction() as tx:
+            kept = await tx.fetchall(
+                f"SELECT DISTINCT cid FROM blobs WHERE cid IN ({_marks(len(batch))})",  # noqa: S608
+                batch,
+            )
+            still_held = {row["cid"] for row in kept}
+            orphans = [blob_path(blobs_dir, cid) for cid in batch if cid not in still_held]
+            await asyncio.to_thread(_unlink, orphans)
+            deleted += len(orphans)
+    return deleted
+
+
 async def remove_account_blobs(db: Database, blobs_dir: Path, did: str) -> int:
     """Forget every blob of `did`, a deleted account, now rather than at the next sweep:
     referenced, released and unreferenced uploads alike. A file goes unless another account
@@ -635,19 +643,7 @@ async def remove_account_blobs(db: Database, blobs_dir: Path, did: str) -> int:
             )
         await tx.execute("DELETE FROM record_blobs WHERE did = ?", (did,))
         rows = await tx.fetchall("DELETE FROM blobs WHERE did = ? RETURNING cid", (did,))
-    candidates = sorted({row["cid"] for row in rows})
-    for start in range(0, len(candidates), _BATCH):
-        batch = candidates[start : start + _BATCH]
-        # As in collect_garbage: checked and deleted under the writer lock, so an upload of
-        # the same bytes by another account keeps its file.
-        async with db.transaction() as tx:
-            kept = await tx.fetchall(
-                f"SELECT DISTINCT cid FROM blobs WHERE cid IN ({_marks(len(batch))})",  # noqa: S608
-                batch,
-            )
-            still_held = {row["cid"] for row in kept}
-            orphans = [blob_path(blobs_dir, cid) for cid in batch if cid not in still_held]
-            await asyncio.to_thread(_unlink, orphans)
+    await _unlink_unheld(db, blobs_dir, {row["cid"] for row in rows})
     if rows:
         log.info("removed the %d blobs of deleted account %s", len(rows), did)
     return len(rows)

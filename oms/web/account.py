@@ -26,10 +26,10 @@ from oms.web.session import (
     client_address,
     form_token,
     keep_form_token,
+    member,
     safe_next,
     session_days,
     set_session_cookie,
-    sign_in_redirect,
     signed_in,
 )
 
@@ -184,9 +184,7 @@ async def sign_out(request: Request) -> Response:
 
 
 async def sessions_page(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     open_sessions = await list_sessions(_context(request).db, session.did)
     return await page(
         request,
@@ -198,9 +196,7 @@ async def sessions_page(request: Request) -> Response:
 
 
 async def revoke(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     form = await request.form()
     check_csrf(session, form)
     session_id = str(form.get("session", ""))
@@ -213,9 +209,7 @@ async def revoke(request: Request) -> Response:
 
 
 async def sign_out_everywhere(request: Request) -> Response:
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     check_csrf(session, await request.form())
     await end_all_sessions(_context(request).db, session.did)
     response = RedirectResponse("/", status_code=303)

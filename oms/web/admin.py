@@ -24,9 +24,8 @@ from oms.pds import accounts, plans, sessions
 from oms.pds.password_resets import issue_reset_link
 from oms.pds.web_sessions import WebSession
 from oms.permissions import ROLES
-from oms.web.guard import member
 from oms.web.render import page
-from oms.web.session import check_csrf, client_address
+from oms.web.session import check_csrf, client_address, member
 
 __all__ = [
     "account_page",

@@ -34,7 +34,7 @@ from oms.pds.accounts import Account, get_account
 from oms.pds.blobs import StoredBlob, owned_blobs
 from oms.pds.web_sessions import WebSession, list_sessions
 from oms.web.render import page
-from oms.web.session import check_csrf, clear_session_cookie, client_address, signed_in
+from oms.web.session import check_csrf, clear_session_cookie, client_address, member
 
 __all__ = ["EXPORT_FILES", "data_page", "delete_account", "export_archive"]
 
@@ -86,13 +86,6 @@ def _context(request: Request) -> AppContext:
     return context
 
 
-async def _session(request: Request) -> WebSession:
-    # The route's guard let only signed-in accounts through.
-    session = await signed_in(request)
-    assert session is not None
-    return session
-
-
 def _sentence(message: str) -> str:
     return f"{message[:1].upper()}{message[1:]}."
 
@@ -125,7 +118,7 @@ async def _data_page(
 
 
 async def data_page(request: Request) -> Response:
-    return await _data_page(request, await _session(request))
+    return await _data_page(request, await member(request))
 
 
 # --- the archive -----------------------------------------------------------------------------
@@ -311,7 +304,7 @@ def _exports_under_way(request: Request) -> set[str]:
 async def export_archive(request: Request) -> Response:
     """The account's archive, as a ZIP download (POST with the session's CSRF token)."""
     context = _context(request)
-    session = await _session(request)
+    session = await member(request)
     check_csrf(session, await request.form())
     under_way = _exports_under_way(request)
     if session.did in under_way:
@@ -354,7 +347,7 @@ async def delete_account(request: Request) -> Response:
     """Delete the signed-in account, given its handle typed out and its password; then the
     browser is signed out and told what went."""
     context = _context(request)
-    session = await _session(request)
+    session = await member(request)
     form = await request.form()
     check_csrf(session, form)
     typed = str(form.get("handle", "")).strip().removeprefix("@").lower()

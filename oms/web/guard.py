@@ -12,13 +12,12 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from oms.errors import AuthRequired, Forbidden
-from oms.pds.web_sessions import WebSession
+from oms.errors import Forbidden
 from oms.permissions import ANONYMOUS, allowed, check_capability
 from oms.web.second_factor import TOTP_SETUP_PATH, totp_enrolment_needed
 from oms.web.session import sign_in_redirect, signed_in
 
-__all__ = ["Page", "guarded", "member"]
+__all__ = ["Page", "guarded"]
 
 Page = Callable[[Request], Awaitable[Response]]
 
@@ -58,12 +57,3 @@ def guarded(capability: str, endpoint: Page) -> Page:
     guard.__name__ = getattr(endpoint, "__name__", "page")
     guard.__doc__ = endpoint.__doc__
     return guard
-
-
-async def member(request: Request) -> WebSession:
-    """The session of the person on a guarded page (one whose capability anonymous callers
-    lack, so the guard has already sent them to sign in)."""
-    session = await signed_in(request)
-    if session is None:
-        raise AuthRequired("sign in to see this page")
-    return session

@@ -25,8 +25,8 @@ from oms.library.store.creator import creator_releases, creator_tracks
 from oms.pds.repo import Record
 from oms.pds.syntax import is_valid_record_key
 from oms.pds.web_sessions import WebSession
-from oms.web.guard import member
 from oms.web.render import page
+from oms.web.session import member
 
 __all__ = ["dashboard", "events", "release_editor", "track_editor", "upload_page"]
 

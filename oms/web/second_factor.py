@@ -24,9 +24,9 @@ from oms.web.render import page
 from oms.web.session import (
     check_csrf,
     client_address,
+    member,
     session_days,
     set_session_cookie,
-    sign_in_redirect,
     signed_in,
 )
 
@@ -116,9 +116,7 @@ async def _security(
 
 async def security_page(request: Request) -> Response:
     """Two-factor sign-in and the password of the signed-in account."""
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     done = request.query_params.get("done", "")
     notice = _DONE.get(done)
     if done == "password":
@@ -163,17 +161,13 @@ async def _setup_page(
 
 async def totp_setup_form(request: Request) -> Response:
     """The secret to add to an authenticator app, and the form confirming it with a code."""
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     return await _setup_page(request, session)
 
 
 async def totp_setup_submit(request: Request) -> Response:
     """Turn TOTP on with a code from the app; the recovery codes are shown this once."""
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     form = await request.form()
     check_csrf(session, form)
     context = _context(request)
@@ -213,9 +207,7 @@ async def _confirm_password(
 
 async def totp_disable(request: Request) -> Response:
     """Turn two-factor sign-in off, given the password and a current code."""
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     form = await request.form()
     check_csrf(session, form)
     context = _context(request)
@@ -258,9 +250,7 @@ def _password_fields(form: FormData) -> tuple[str, str, str]:
 
 async def change_password(request: Request) -> Response:
     """A new password, given the current one; every other session of the account ends."""
-    session = await signed_in(request)
-    if session is None:
-        return sign_in_redirect(request)
+    session = await member(request)
     form = await request.form()
     check_csrf(session, form)
     context = _context(request)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from oms.context import AppContext
-from oms.errors import Forbidden
+from oms.errors import AuthRequired, Forbidden
 from oms.pds.web_sessions import COOKIE_NAME, WebSession, find_web_session
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "client_address",
     "form_token",
     "keep_form_token",
+    "member",
     "safe_next",
     "session_days",
     "set_session_cookie",
@@ -75,6 +76,15 @@ async def signed_in(request: Request) -> WebSession | None:
         else None
     )
     setattr(request.state, _STATE_KEY, session)
+    return session
+
+
+async def member(request: Request) -> WebSession:
+    """The session of the person on a guarded page (one whose capability anonymous callers
+    lack, so the guard, oms.web.guard, has already sent them to sign in)."""
+    session = await signed_in(request)
+    if session is None:
+        raise AuthRequired("sign in to see this page")
     return session
 
 
