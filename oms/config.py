@@ -395,9 +395,9 @@ class Settings:
         return urlsplit(self.public_url).netloc.lower()
 
     def with_fallbacks(self, fallbacks: Mapping[str, object], origin: str) -> Settings:
-        """These values where nothing but the default set the setting (the first-run setup's
-        choices: the operator's file, environment and flags still win)."""
-        unset = {k: v for k, v in fallbacks.items() if self.origins.get(k) == "default"}
+        """These values where only the default (or this same layer, `origin`) set the setting:
+        the first-run setup's choices, under the operator's file, environment and flags."""
+        unset = {k: v for k, v in fallbacks.items() if self.origins.get(k) in ("default", origin)}
         return self.with_overrides(unset, origin) if unset else self
 
     def with_overrides(self, overrides: Mapping[str, object], origin: str) -> Settings:

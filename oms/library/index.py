@@ -211,6 +211,12 @@ class CatalogIndexer:
         finally:
             updates.close()
 
+    async def settle_within(self, seconds: float) -> None:
+        """`settle`, waiting `seconds` at most (a busy indexer gets there regardless)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.settle()
+
     async def catch_up(self) -> int:
         """Index every event sequenced so far; returns how many."""
         total = 0

@@ -37,6 +37,7 @@ __all__ = [
     "did_for_handle",
     "get_account",
     "handle_for",
+    "is_last_active_admin",
     "list_accounts",
     "reset_password",
     "set_role",
@@ -218,14 +219,19 @@ async def list_accounts(db: Database) -> list[Account]:
     return [_account(row) for row in await store.fetch_accounts(db)]
 
 
-async def _refuse_losing_last_admin(tx: Transaction, account: Account, change: str) -> None:
+async def is_last_active_admin(db: Database | Transaction, account: Account) -> bool:
+    """Whether the node would be left without an active admin without `account`."""
     if account.role != "admin" or account.status != "active":
-        return
-    other = await tx.fetchone(
+        return False
+    other = await db.fetchone(
         "SELECT 1 FROM accounts WHERE role = 'admin' AND status = 'active' AND did <> ?",
         (account.did,),
     )
-    if other is None:
+    return other is None
+
+
+async def _refuse_losing_last_admin(tx: Transaction, account: Account, change: str) -> None:
+    if await is_last_active_admin(tx, account):
         raise Conflict(
             f"{account.handle} is the node's last active admin and cannot be {change}; "
             "make another account admin first",

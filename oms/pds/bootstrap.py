@@ -135,7 +135,7 @@ async def redeem_setup_token(
 async def setup_settings(db: Database) -> dict[str, str]:
     """The settings chosen on the first-run page (applied under the operator's own)."""
     rows = await db.fetchall(
-        "SELECT key, value FROM node_state WHERE key LIKE ? ESCAPE '\\'",
-        (_SETTING.replace("_", "\\_") + "%",),
+        "SELECT key, value FROM node_state WHERE substr(key, 1, ?) = ?",
+        (len(_SETTING), _SETTING),
     )
     return {row["key"].removeprefix(_SETTING): row["value"] for row in rows}

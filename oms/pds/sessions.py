@@ -48,6 +48,7 @@ __all__ = [
     "SIGN_IN_WINDOW_MS",
     "AccessGrant",
     "AppPassword",
+    "InviteCode",
     "NewAppPassword",
     "Session",
     "activate_account",
@@ -62,6 +63,7 @@ __all__ = [
     "delete_session",
     "finish_sign_in",
     "list_app_passwords",
+    "list_invite_codes",
     "open_session",
     "refresh_session",
     "request_account_delete",
@@ -572,6 +574,31 @@ async def create_invite_codes(
     return created
 
 
+@dataclass(frozen=True)
+class InviteCode:
+    code: str
+    role: str
+    use_count: int
+    used: int
+    disabled: bool
+    created_at: int
+
+
+async def list_invite_codes(db: Database, limit: int = 200) -> list[InviteCode]:
+    """The newest invite codes, with how many of their uses are taken."""
+    return [
+        InviteCode(
+            row["code"],
+            row["role"],
+            row["use_count"],
+            row["used"],
+            bool(row["disabled"]),
+            row["created_at"],
+        )
+        for row in await store.fetch_invite_codes(db, limit)
+    ]
+
+
 async def sign_up(
     db: Database,
     keys: KeyStore,
@@ -741,10 +768,7 @@ async def delete_own_account(
     row = await store.fetch_account(db, did)
     if row is None or row["status"] == "deleted":
         raise NotFound(f"no account {did}", name="AccountNotFound")
-    if row["role"] == "admin" and not any(
-        other.role == "admin" and other.status == "active" and other.did != did
-        for other in await accounts.list_accounts(db)
-    ):
+    if await accounts.is_last_active_admin(db, await accounts.get_account(db, did)):
         # Asked before the password, so the person learns it without spending an attempt;
         # `set_status` refuses it again inside its transaction.
         raise Conflict(

@@ -21,6 +21,7 @@ __all__ = [
     "fetch_app_passwords",
     "fetch_deletion_token",
     "fetch_invite_code",
+    "fetch_invite_codes",
     "fetch_refresh_token",
     "fetch_session",
     "insert_account",
@@ -261,6 +262,16 @@ async def fetch_invite_code(db: Database | Transaction, code: str) -> sqlite3.Ro
         "SELECT code, use_count, for_did, created_by, disabled, created_at, role"
         " FROM invite_codes WHERE code = ?",
         (code,),
+    )
+
+
+async def fetch_invite_codes(db: Database | Transaction, limit: int) -> list[sqlite3.Row]:
+    """The newest invite codes with how many accounts used each (`used`)."""
+    return await db.fetchall(
+        "SELECT c.code, c.use_count, c.role, c.disabled, c.created_at, c.created_by,"
+        " (SELECT count(*) FROM invite_code_uses u WHERE u.code = c.code) AS used"
+        " FROM invite_codes c ORDER BY c.created_at DESC LIMIT ?",
+        (limit,),
     )
 
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from oms.context import AppContext
-from oms.errors import AuthRequired, OmsError, RateLimitExceeded
+from oms.errors import AuthRequired, OmsError
 from oms.pds import second_factor, sessions
 from oms.pds.accounts import Account
 from oms.pds.web_sessions import (
@@ -18,7 +18,7 @@ from oms.pds.web_sessions import (
     revoke_session,
     start_web_session,
 )
-from oms.web.render import page
+from oms.web.render import page, problem_text, with_retry_after
 from oms.web.session import (
     check_csrf,
     check_form_token,
@@ -47,10 +47,6 @@ __all__ = [
 def _context(request: Request) -> AppContext:
     context: AppContext = request.state.context
     return context
-
-
-def _sentence(message: str) -> str:
-    return f"{message[:1].upper()}{message[1:]}."
 
 
 async def _sign_in_page(
@@ -86,12 +82,6 @@ async def _verify_page(
     )
     keep_form_token(response, _context(request), token)
     response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _refused(response: Response, error: OmsError) -> Response:
-    if isinstance(error, RateLimitExceeded):
-        response.headers["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -131,9 +121,9 @@ async def sign_in_submit(request: Request) -> Response:
         )
     except OmsError as e:
         response = await _sign_in_page(
-            request, e.status, identifier=identifier, problem=_sentence(e.message)
+            request, e.status, identifier=identifier, problem=problem_text(e)
         )
-        return _refused(response, e)
+        return with_retry_after(response, e)
     next_path = safe_next(str(form.get("next", "/")))
     if await second_factor.is_enabled(context.db, account.did):
         # No session yet: the password was right, the code is asked for next.
@@ -165,10 +155,10 @@ async def sign_in_verify(request: Request) -> Response:
         )
     except AuthRequired as e:
         # The pending sign-in expired or was used: start again from the password.
-        return await _sign_in_page(request, e.status, problem=_sentence(e.message))
+        return await _sign_in_page(request, e.status, problem=problem_text(e))
     except OmsError as e:
-        response = await _verify_page(request, pending, e.status, problem=_sentence(e.message))
-        return _refused(response, e)
+        response = await _verify_page(request, pending, e.status, problem=problem_text(e))
+        return with_retry_after(response, e)
     return await _start_session(request, account, next_path)
 
 

@@ -93,14 +93,18 @@ async def accounts_page(request: Request) -> Response:
     )
 
 
-async def account_page(request: Request, **values: object) -> Response:
+async def account_page(request: Request) -> Response:
+    return await _account(request)
+
+
+async def _account(request: Request, status: int = 200, **values: object) -> Response:
     context = _context(request)
     account = await accounts.get_account(context.db, request.path_params["handle"])
     plan = await plans.plan_for(context.db, account.role)
     return await page(
         request,
         "admin/account.html",
-        values.pop("status", 200),  # type: ignore[arg-type]
+        status,
         account=account,
         plan=plan,
         usage=await plans.usage(context.db, account.did),
@@ -123,7 +127,7 @@ async def _account_change(request: Request, change: str) -> Response:
     except OmsError as e:
         if e.status >= 500 or e.status == 404:
             raise
-        return await account_page(request, status=e.status, problem=e.message)
+        return await _account(request, e.status, problem=e.message)
     return RedirectResponse(_account_url(handle, change), status_code=303)
 
 
@@ -144,24 +148,22 @@ async def reset_link(request: Request) -> Response:
         context.db, request.path_params["handle"], actor=actor, hours=hours
     )
     url = f"{context.settings.public_url}/reset?{urlencode({'token': link.token})}"
-    return await account_page(request, reset_url=url, reset_expires=link.expires_at)
+    return await _account(request, reset_url=url, reset_expires=link.expires_at)
 
 
 # --- invite codes ----------------------------------------------------------------------------
 
 
-async def invites_page(request: Request, **values: object) -> Response:
-    context = _context(request)
-    rows = await context.db.fetchall(
-        "SELECT c.code, c.use_count, c.role, c.disabled, c.created_at, c.created_by,"
-        " (SELECT count(*) FROM invite_code_uses u WHERE u.code = c.code) AS used"
-        " FROM invite_codes c ORDER BY c.created_at DESC LIMIT 200"
-    )
+async def invites_page(request: Request) -> Response:
+    return await _invites(request)
+
+
+async def _invites(request: Request, status: int = 200, **values: object) -> Response:
     return await page(
         request,
         "admin/invites.html",
-        values.pop("status", 200),  # type: ignore[arg-type]
-        invites=rows,
+        status,
+        invites=await sessions.list_invite_codes(_context(request).db),
         roles=ROLES,
         **values,
     )
@@ -188,19 +190,23 @@ async def create_invites(request: Request) -> Response:
             actor=actor,
         )
     except InvalidRequest as e:
-        return await invites_page(request, status=400, problem=e.message)
-    return await invites_page(request, new_codes=created[0][1])
+        return await _invites(request, 400, problem=e.message)
+    return await _invites(request, new_codes=created[0][1])
 
 
 # --- plans -----------------------------------------------------------------------------------
 
 
-async def plans_page(request: Request, **values: object) -> Response:
+async def plans_page(request: Request) -> Response:
+    return await _plans(request)
+
+
+async def _plans(request: Request, status: int = 200, **values: object) -> Response:
     context = _context(request)
     return await page(
         request,
         "admin/plans.html",
-        values.pop("status", 200),  # type: ignore[arg-type]
+        status,
         plans=await plans.list_plans(context.db),
         node_max_mb=int(context.settings["pds.blob_max_mb"]),
         done=request.query_params.get("done"),
@@ -226,7 +232,7 @@ async def save_plans(request: Request) -> Response:
                 ),
             )
     except InvalidRequest as e:
-        return await plans_page(request, status=400, problem=e.message)
+        return await _plans(request, 400, problem=e.message)
     return RedirectResponse("/admin/plans?done=saved", status_code=303)
 
 

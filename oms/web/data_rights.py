@@ -33,7 +33,7 @@ from oms.pds import sessions
 from oms.pds.accounts import Account, get_account
 from oms.pds.blobs import StoredBlob, owned_blobs
 from oms.pds.web_sessions import WebSession, list_sessions
-from oms.web.render import page
+from oms.web.render import page, problem_text, with_retry_after
 from oms.web.session import check_csrf, clear_session_cookie, client_address, member
 
 __all__ = ["EXPORT_FILES", "data_page", "delete_account", "export_archive"]
@@ -84,10 +84,6 @@ _MB = 1024 * 1024
 def _context(request: Request) -> AppContext:
     context: AppContext = request.state.context
     return context
-
-
-def _sentence(message: str) -> str:
-    return f"{message[:1].upper()}{message[1:]}."
 
 
 def _iso(ms: int) -> str:
@@ -366,16 +362,12 @@ async def delete_account(request: Request) -> Response:
             address=client_address(request),
         )
     except OmsError as e:
-        response = await _data_page(request, session, e.status, problem=_sentence(e.message))
-        if isinstance(e, RateLimitExceeded):
-            response.headers["Retry-After"] = str(e.retry_after)
-        return response
+        response = await _data_page(request, session, e.status, problem=problem_text(e))
+        return with_retry_after(response, e)
     if context.catalog_indexer is not None:
         # So that the catalog this browser sees next no longer lists the account's music
         # (two seconds at most; the indexer gets there regardless).
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2):
-                await context.catalog_indexer.settle()
+        await context.catalog_indexer.settle_within(2)
     response = await page(
         request, "account/data_deleted.html", viewer=None, handle=session.handle, did=session.did
     )

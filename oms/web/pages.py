@@ -68,14 +68,12 @@ def _setup_values(
 
 
 def _chosen(context: AppContext, fields: dict[str, str]) -> tuple[Settings, dict[str, str]]:
-    """The settings with what the form chose (validated like any setting), and the choices."""
+    """The settings with what the form chose (validated like any setting), and the choices
+    (fields the operator fixed elsewhere are not asked, and `with_fallbacks` keeps theirs)."""
     wanted = {"node.name": fields["node_name"].strip(), "server.public_url": fields["public_url"]}
-    chosen = {
-        key: value.strip().rstrip("/")
-        for key, value in wanted.items()
-        if value.strip() and context.settings.origins[key] in ("default", SETUP_ORIGIN)
-    }
-    return context.settings.with_fallbacks(chosen, SETUP_ORIGIN), chosen
+    chosen = {key: value.strip().rstrip("/") for key, value in wanted.items() if value.strip()}
+    settings = context.settings.with_fallbacks(chosen, SETUP_ORIGIN)
+    return settings, {k: v for k, v in chosen.items() if settings.origins[k] == SETUP_ORIGIN}
 
 
 async def setup_submit(request: Request) -> Response:

@@ -8,7 +8,6 @@ portal's scripts through the node's XRPC methods, as any ATProto client would ma
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -67,9 +66,7 @@ async def _own_tracks(
     context = _context(request)
     if context.catalog_indexer is not None:
         # A busy indexer delays the page by two seconds at most; it then shows what it has.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2):
-                await context.catalog_indexer.settle()
+        await context.catalog_indexer.settle_within(2)
     return await creator_tracks(context.db, session.did, uri=uri)
 
 

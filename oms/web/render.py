@@ -11,11 +11,11 @@ from starlette.templating import Jinja2Templates
 
 from oms import __version__
 from oms.context import AppContext
-from oms.errors import OmsError
+from oms.errors import OmsError, RateLimitExceeded
 from oms.resources import templates_dir
 from oms.web.session import signed_in
 
-__all__ = ["page", "render_error", "templates"]
+__all__ = ["page", "problem_text", "render_error", "templates", "with_retry_after"]
 
 templates = Jinja2Templates(directory=templates_dir())
 templates.env.globals["oms_version"] = __version__
@@ -45,4 +45,17 @@ async def page(request: Request, name: str, status: int = 200, **values: object)
 def render_error(request: Request, error: OmsError) -> Response:
     """The one translator of room errors into an HTML page. It does not look up the session
     (the database may be what failed); a page that already knew it keeps it."""
-    return _render(request, "error.html", error.status, {"error": error})
+    return with_retry_after(_render(request, "error.html", error.status, {"error": error}), error)
+
+
+def problem_text(error: OmsError) -> str:
+    """A room's message (`"password must be …"`) as the sentence a form shows."""
+    return f"{error.message[:1].upper()}{error.message[1:]}."
+
+
+def with_retry_after(response: Response, error: OmsError) -> Response:
+    """`response` (a form shown again with its problem), telling when to retry if `error` was
+    a rate limit."""
+    if isinstance(error, RateLimitExceeded):
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from oms.context import AppContext
 from oms.errors import Forbidden, InvalidRequest
 from oms.pds.password_resets import check_reset_token, redeem_reset_token
-from oms.web.render import page
+from oms.web.render import page, problem_text
 from oms.web.session import check_form_token, client_address, form_token, keep_form_token
 
 __all__ = ["reset_form", "reset_submit"]
@@ -53,5 +53,5 @@ async def reset_submit(request: Request) -> Response:
     except Forbidden as e:
         return await page(request, "reset_invalid.html", 403, problem=e.message)
     except InvalidRequest as e:
-        return await _form(request, token, 400, problem=f"{e.message[:1].upper()}{e.message[1:]}.")
+        return await _form(request, token, 400, problem=problem_text(e))
     return await page(request, "reset_done.html", account=account)

@@ -15,12 +15,11 @@ from oms.errors import (
     Conflict,
     InvalidRequest,
     OmsError,
-    RateLimitExceeded,
 )
 from oms.pds import accounts, second_factor, sessions, totp
 from oms.pds.passwords import check_policy
 from oms.pds.web_sessions import WebSession, list_sessions, start_web_session
-from oms.web.render import page
+from oms.web.render import page, problem_text, with_retry_after
 from oms.web.session import (
     check_csrf,
     client_address,
@@ -58,10 +57,6 @@ def _context(request: Request) -> AppContext:
     return context
 
 
-def _sentence(message: str) -> str:
-    return f"{message[:1].upper()}{message[1:]}."
-
-
 def _admin_must_enrol(context: AppContext, session: WebSession) -> bool:
     return session.role == "admin" and bool(context.settings["security.admin_totp_required"])
 
@@ -80,12 +75,6 @@ async def totp_enrolment_needed(request: Request) -> bool:
     if session is None or session.role != "admin":
         return False
     return not await second_factor.is_enabled(context.db, session.did)
-
-
-def _error_response(response: Response, error: OmsError) -> Response:
-    if isinstance(error, RateLimitExceeded):
-        response.headers["Retry-After"] = str(error.retry_after)
-    return response
 
 
 # --- the security page -----------------------------------------------------------------------
@@ -179,7 +168,7 @@ async def totp_setup_submit(request: Request) -> Response:
     except Conflict:
         return RedirectResponse(f"{SECURITY_PATH}?done=totp-on", status_code=303)
     except InvalidRequest as e:
-        return await _setup_page(request, session, 400, problem=_sentence(e.message))
+        return await _setup_page(request, session, 400, problem=problem_text(e))
     response = await page(request, "account/recovery_codes.html", codes=codes)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -230,9 +219,9 @@ async def totp_disable(request: Request) -> Response:
             refused = e
     if refused is not None:
         response = await _security(
-            request, session, refused.status, totp_problem=_sentence(refused.message)
+            request, session, refused.status, totp_problem=problem_text(refused)
         )
-        return _error_response(response, refused)
+        return with_retry_after(response, refused)
     await second_factor.disable(context.db, session.did)
     return RedirectResponse(f"{SECURITY_PATH}?done=totp-off", status_code=303)
 
@@ -277,9 +266,9 @@ async def change_password(request: Request) -> Response:
             refused = e
     if refused is not None:
         response = await _security(
-            request, session, refused.status, password_problem=_sentence(refused.message)
+            request, session, refused.status, password_problem=problem_text(refused)
         )
-        return _error_response(response, refused)
+        return with_retry_after(response, refused)
     others = [
         s
         for s in await list_sessions(context.db, session.did)
