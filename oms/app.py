@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -29,11 +30,15 @@ from oms.resources import static_dir
 from oms.web import (
     account,
     admin,
+    collection,
     data_rights,
+    embed,
+    listen,
     media,
     operations,
     pages,
     portal,
+    pwa,
     reset,
     second_factor,
     wellknown,
@@ -57,7 +62,33 @@ def routes() -> list[BaseRoute]:
             "/.well-known/atproto-did", guarded("node.view", wellknown.atproto_did), methods=["GET"]
         ),
         Route("/.well-known/did.json", guarded("node.view", wellknown.did_json), methods=["GET"]),
-        Route("/", guarded("node.view", pages.home), methods=["GET"]),
+        Route("/", guarded("node.view", listen.home), methods=["GET"]),
+        Route("/search", guarded("catalog.read", listen.search_page), methods=["GET"]),
+        Route("/artist/{actor}", guarded("catalog.read", listen.artist_page), methods=["GET"]),
+        Route(
+            "/release/{actor}/{rkey}", guarded("catalog.read", listen.release_page), methods=["GET"]
+        ),
+        Route("/track/{actor}/{rkey}", guarded("catalog.read", listen.track_page), methods=["GET"]),
+        Route(
+            "/playlist/{actor}/{rkey}",
+            guarded("catalog.read", collection.playlist_page),
+            methods=["GET"],
+        ),
+        Route("/library", guarded("catalog.read", collection.library_page), methods=["GET"]),
+        Route(
+            "/embed/track/{actor}/{rkey}",
+            guarded("catalog.read", embed.embed_track),
+            methods=["GET"],
+        ),
+        Route(
+            "/embed/release/{actor}/{rkey}",
+            guarded("catalog.read", embed.embed_release),
+            methods=["GET"],
+        ),
+        Route("/manifest.webmanifest", guarded("node.view", pwa.manifest), methods=["GET"]),
+        Route("/sw.js", guarded("node.view", pwa.service_worker), methods=["GET"]),
+        Route("/signup", guarded("account.enter", account.sign_up_form), methods=["GET"]),
+        Route("/signup", guarded("account.enter", account.sign_up_submit), methods=["POST"]),
         Route("/setup", guarded("account.enter", pages.setup_form), methods=["GET"]),
         Route("/setup", guarded("account.enter", pages.setup_submit), methods=["POST"]),
         Route("/signin", guarded("account.enter", account.sign_in_form), methods=["GET"]),
@@ -247,7 +278,21 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=routes(),
         lifespan=lifespan,
-        middleware=[Middleware(RequestMiddleware), Middleware(SecurityHeadersMiddleware)],
+        middleware=[
+            Middleware(RequestMiddleware),
+            Middleware(SecurityHeadersMiddleware),
+            # Pages, scripts, styles and JSON travel compressed; media, archives and
+            # repositories (already compressed, or read by byte range) do not.
+            Middleware(
+                GZipMiddleware,
+                minimum_size=1024,
+                exclude_content_types=(
+                    *DEFAULT_EXCLUDED_CONTENT_TYPES,
+                    "application/vnd.ipld.car",
+                    "application/octet-stream",
+                ),
+            ),
+        ],
         exception_handlers={OmsError: _on_error, HTTPException: _on_http_error},
     )
     # Set when the node starts to stop: responses that would stream forever (server-sent

@@ -33,6 +33,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "media-src 'self' blob: https:",
         "connect-src 'self' https: wss:",
         "font-src 'self'",
+        "worker-src 'self' blob:",
         "object-src 'none'",
         "base-uri 'self'",
         "form-action 'self'",

@@ -4,6 +4,7 @@ new releases, the genre list."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oms.db.database import Database
@@ -24,6 +25,7 @@ __all__ = [
     "ArtistPage",
     "ReleasePage",
     "get_artist",
+    "get_artists",
     "get_release",
     "list_genres",
     "new_releases",
@@ -64,6 +66,17 @@ async def get_artist(db: Database, did: str) -> ArtistPage:
     releases = await store.releases_of(db, did, _ARTIST_RELEASES)
     top, _ = await search_tracks(db, artist=did, sort="popular", limit=_TOP_TRACKS)
     return ArtistPage(artist_view(row), tuple(map(release_view, releases)), tuple(top))
+
+
+async def get_artists(db: Database, dids: Sequence[str]) -> list[ArtistView]:
+    """The artists of `dids` the catalog knows (by profile, else by a local account that has
+    published), in the order asked for."""
+    wanted = list(dict.fromkeys(dids))[:MAX_LIMIT]
+    rows = {row["did"]: row for row in await store.artist_rows(db, wanted)}
+    for did in wanted:
+        if did not in rows and (row := await store.account_artist_row(db, did)) is not None:
+            rows[did] = row
+    return [artist_view(rows[did]) for did in wanted if did in rows]
 
 
 async def new_releases(

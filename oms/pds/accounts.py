@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from oms.audit import Actor, record
@@ -37,6 +38,7 @@ __all__ = [
     "did_for_handle",
     "get_account",
     "handle_for",
+    "handles_of",
     "is_last_active_admin",
     "list_accounts",
     "reset_password",
@@ -213,6 +215,14 @@ async def get_account(db: Database, did_or_handle: str) -> Account:
     if row is None:
         raise NotFound(f"no account {did_or_handle}", name="AccountNotFound")
     return _account(row)
+
+
+async def handles_of(db: Database, dids: Sequence[str]) -> dict[str, str]:
+    """The handles of the active local accounts among `dids`."""
+    rows = await db.fetchall_in(
+        "SELECT did, handle FROM accounts WHERE status = 'active' AND did", list(set(dids))
+    )
+    return {row["did"]: row["handle"] for row in rows}
 
 
 async def list_accounts(db: Database) -> list[Account]:

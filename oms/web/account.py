@@ -3,6 +3,8 @@ sign-in on), and the list of one's own sessions."""
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -10,6 +12,7 @@ from oms.context import AppContext
 from oms.errors import AuthRequired, OmsError
 from oms.pds import second_factor, sessions
 from oms.pds.accounts import Account
+from oms.pds.plc import plc_registration
 from oms.pds.web_sessions import (
     COOKIE_NAME,
     end_all_sessions,
@@ -18,6 +21,7 @@ from oms.pds.web_sessions import (
     revoke_session,
     start_web_session,
 )
+from oms.ratelimits import Limit
 from oms.web.render import page, problem_text, with_retry_after
 from oms.web.session import (
     check_csrf,
@@ -41,6 +45,8 @@ __all__ = [
     "sign_in_verify",
     "sign_out",
     "sign_out_everywhere",
+    "sign_up_form",
+    "sign_up_submit",
 ]
 
 
@@ -132,6 +138,70 @@ async def sign_in_submit(request: Request) -> Response:
         )
         return await _verify_page(request, pending)
     return await _start_session(request, account, next_path)
+
+
+async def _sign_up_page(
+    request: Request, status: int = 200, *, form: dict[str, str], problem: str | None = None
+) -> Response:
+    context = _context(request)
+    token = form_token(request)
+    response = await page(
+        request,
+        "signup.html",
+        status,
+        csrf=token,
+        form=form,
+        next=safe_next(form.get("next") or request.query_params.get("next", "/")),
+        problem=problem,
+        open_signup=bool(context.settings["pds.open_signup"]),
+        host=context.settings.hostname.partition(":")[0],
+    )
+    keep_form_token(response, context, token)
+    return response
+
+
+async def sign_up_form(request: Request) -> Response:
+    if await signed_in(request) is not None:
+        return RedirectResponse(safe_next(request.query_params.get("next", "/")), 303)
+    invite = request.query_params.get("invite", "")
+    return await _sign_up_page(request, form={"invite": invite})
+
+
+async def sign_up_submit(request: Request) -> Response:
+    """A new listener's account (with an invite code unless the node's sign-up is open),
+    signed in at once."""
+    context = _context(request)
+    submitted = await request.form()
+    check_form_token(request, submitted)
+    names = ("handle", "email", "password", "confirm", "invite", "next")
+    form = {name: str(submitted.get(name, "")).strip() for name in names}
+    password, form["password"], form["confirm"] = form["password"], "", ""
+    if password != str(submitted.get("confirm", "")).strip():
+        return await _sign_up_page(request, 400, form=form, problem="The two passwords differ.")
+    try:
+        per_hour = int(context.settings["limits.sign_ups_per_hour"])
+        context.limits.hit(Limit("sign-up", per_hour, 3600, "sign-ups"), client_address(request))
+        account = await sessions.sign_up(
+            context.db,
+            context.keys,
+            hostname=context.settings.hostname,
+            open_signup=bool(context.settings["pds.open_signup"]),
+            handle=form["handle"],
+            password=password,
+            email=form["email"] or None,
+            invite_code=form["invite"] or None,
+            min_password_length=int(context.settings["security.min_password_length"]),
+            plc=await asyncio.to_thread(
+                plc_registration,
+                str(context.settings["pds.plc_directory"]),
+                context.keys,
+                context.settings.public_url,
+            ),
+        )
+    except OmsError as e:
+        response = await _sign_up_page(request, e.status, form=form, problem=problem_text(e))
+        return with_retry_after(response, e)
+    return await _start_session(request, account, form["next"] or "/")
 
 
 async def sign_in_verify(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The node's home page and the first-run setup of the first admin."""
+"""The first-run setup of the first admin."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from starlette.responses import RedirectResponse, Response
 from oms.config import Settings
 from oms.context import SETUP_ORIGIN, AppContext
 from oms.errors import ConfigError, OmsError
-from oms.pds.accounts import list_accounts
 from oms.pds.bootstrap import (
     SETUP_SETTINGS,
     needs_first_admin,
@@ -20,21 +19,7 @@ from oms.pds.bootstrap import (
 from oms.pds.plc import plc_registration
 from oms.web.render import page
 
-__all__ = ["home", "setup_form", "setup_submit"]
-
-
-async def home(request: Request) -> Response:
-    context: AppContext = request.state.context
-    accounts = await list_accounts(context.db)
-    active = [a for a in accounts if a.status == "active"]
-    return await page(
-        request,
-        "home.html",
-        setup_pending=await needs_first_admin(context.db),
-        artists=[a for a in active if a.role == "artist"],
-        member_count=len(active),
-        hostname=context.settings.hostname,
-    )
+__all__ = ["setup_form", "setup_submit"]
 
 
 async def setup_form(request: Request) -> Response:

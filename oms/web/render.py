@@ -26,7 +26,17 @@ def _isotime(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _mmss(ms: int | None) -> str:
+    """A length in milliseconds as a player shows it: `3:07`, `1:02:05`."""
+    if ms is None:
+        return ""
+    minutes, seconds = divmod(round(ms / 1000), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
 templates.env.filters["isotime"] = _isotime
+templates.env.filters["mmss"] = _mmss
 
 
 def _render(request: Request, name: str, status: int, values: dict[str, object]) -> Response:

@@ -1,25 +1,19 @@
-"""`fm.oms.catalog.*`: search, browsing and discovery over the catalog index, and the one
-place catalog views become their lexicon's JSON (fm.oms.catalog.defs)."""
+"""`fm.oms.catalog.*`: search, browsing and discovery over the catalog index, answered in the
+lexicon's JSON (`library.lexicon_json`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, cast
-from urllib.parse import quote
 
 from oms.errors import InvalidRequest, NotFound
 from oms.library import catalog, discovery, search
-from oms.library.records import Credit
+from oms.library.lexicon_json import CatalogJson, JsonObject
 from oms.library.search import SortOrder
-from oms.library.store.writes import LOCAL
-from oms.library.streams import STREAM_KEY_NAME, sign_stream
-from oms.library.views import ArtistView, ReleaseView, TrackView
 from oms.pds.accounts import get_account
-from oms.pds.syntax import format_datetime
 from oms.xrpc.dispatch import XrpcCall
 
 __all__ = [
-    "ARTWORK_SIZES",
     "get_artist",
     "get_new_releases",
     "get_radio",
@@ -34,153 +28,13 @@ __all__ = [
     "search_tracks",
 ]
 
-# The sizes of fm.oms.catalog.defs#artwork, served at <service>/img/<did>/<cid>/<px>.jpg.
-ARTWORK_SIZES = {"thumb": 64, "small": 300, "medium": 600, "large": 1200}
-
-JsonObject = dict[str, Any]
-
-
-class _Views:
-    """Turns catalog views into lexicon JSON for one node (its address serves local entries)."""
-
-    def __init__(self, call: XrpcCall) -> None:
-        self.public_url = call.context.settings.public_url
-        self.keys = call.context.keys
-
-    def service(self, origin: str) -> str:
-        return self.public_url if origin == LOCAL else origin
-
-    def origin(self, origin: str) -> JsonObject:
-        return {"kind": "local" if origin == LOCAL else "remote", "service": self.service(origin)}
-
-    def artwork(self, origin: str, did: str, cid: str | None) -> JsonObject | None:
-        if cid is None:
-            return None
-        base = f"{self.service(origin)}/img/{_in_path(did)}/{cid}"
-        return {name: f"{base}/{px}.jpg" for name, px in ARTWORK_SIZES.items()}
-
-    def track(self, t: TrackView) -> JsonObject:
-        out: JsonObject = {
-            "uri": t.uri,
-            "cid": t.cid,
-            "did": t.did,
-            "title": t.title,
-            "artists": _credits(t.artists),
-            "genres": list(t.genres),
-            "license": t.license,
-            "explicit": t.explicit,
-            "downloadable": t.downloadable,
-            "visibility": t.visibility,
-            "createdAt": format_datetime(t.created_at),
-            "counts": {"plays": t.play_count, "likes": t.like_count},
-            "origin": self.origin(t.origin),
-        }
-        if t.release_uri is not None and t.release_title is not None:
-            out["release"] = {"uri": t.release_uri, "title": t.release_title}
-        _put(out, "trackNumber", t.track_number)
-        _put(out, "discNumber", t.disc_number)
-        _put(out, "durationMs", t.duration_ms)
-        if t.release_date is not None:
-            out["releaseDate"] = format_datetime(t.release_date)
-        _put(out, "artwork", self.artwork(t.origin, t.did, t.artwork_cid) or self.cover(t))
-        # An unlisted track's addresses carry a signed, expiring token: having its view (its
-        # AT-URI) is what lets one listen (and download, where the artist allows it).
-        signed = ""
-        if t.visibility == "unlisted" and t.origin == LOCAL:
-            secret = self.keys.secret(STREAM_KEY_NAME)
-            signed = f"?t={sign_stream(secret, t.did, t.audio_cid)}"
-        if t.downloadable:
-            out["downloadUrl"] = (
-                f"{self.service(t.origin)}/download/{_in_path(t.did)}/{t.audio_cid}{signed}"
-            )
-        if t.streamable:
-            media = f"{self.service(t.origin)}/hls/{_in_path(t.did)}/{t.audio_cid}"
-            out["streamUrl"] = f"{media}/master.m3u8{signed}"
-            if t.media_status == "ready":
-                out["waveformUrl"] = f"{media}/waveform.json{signed}"
-        if t.gain_db is not None:
-            # The data model has no floats: thousandths, as integers.
-            loudness: JsonObject = {"gainMilliDb": _milli(t.gain_db)}
-            _put(loudness, "integratedMilliLufs", _milli(t.loudness_lufs))
-            _put(loudness, "truePeakMilliDbtp", _milli(t.true_peak_dbtp))
-            out["loudness"] = loudness
-        return out
-
-    def cover(self, t: TrackView) -> JsonObject | None:
-        """The picture embedded in the audio file, as the media pipeline sized it."""
-        if not t.has_cover:
-            return None
-        base = f"{self.service(t.origin)}/hls/{_in_path(t.did)}/{t.audio_cid}/cover"
-        return {name: f"{base}/{px}.jpg" for name, px in ARTWORK_SIZES.items()}
-
-    def tracks(self, views: Sequence[TrackView]) -> list[JsonObject]:
-        return [self.track(t) for t in views]
-
-    def release(self, r: ReleaseView) -> JsonObject:
-        out: JsonObject = {
-            "uri": r.uri,
-            "cid": r.cid,
-            "did": r.did,
-            "title": r.title,
-            "kind": r.kind,
-            "artists": _credits(r.artists),
-            "genres": list(r.genres),
-            "trackCount": r.track_count,
-            "durationMs": r.duration_ms,
-            "createdAt": format_datetime(r.created_at),
-            "origin": self.origin(r.origin),
-        }
-        _put(out, "artwork", self.artwork(r.origin, r.did, r.artwork_cid))
-        if r.release_date is not None:
-            out["releaseDate"] = format_datetime(r.release_date)
-        _put(out, "label", r.label)
-        _put(out, "upc", r.upc)
-        return out
-
-    def artist(self, a: ArtistView) -> JsonObject:
-        out: JsonObject = {
-            "did": a.did,
-            "displayName": a.display_name,
-            "genres": list(a.genres),
-            "links": [dict(link) for link in a.links],
-            "supportLinks": [dict(link) for link in a.support_links],
-            "counts": {"tracks": a.track_count, "releases": a.release_count, "likes": a.like_count},
-            "origin": self.origin(a.origin),
-        }
-        _put(out, "handle", a.handle)
-        _put(out, "profile", a.uri)
-        _put(out, "bio", a.bio)
-        _put(out, "location", a.location)
-        _put(out, "avatar", self.artwork(a.origin, a.did, a.avatar_cid))
-        _put(out, "banner", self.artwork(a.origin, a.did, a.banner_cid))
-        return out
-
-
-def _in_path(did: str) -> str:
-    # A did:web with a port holds "%3A", which a URL path must escape to mean itself.
-    return quote(did, safe=":")
-
-
-def _milli(value: float | None) -> int | None:
-    return None if value is None else round(value * 1000)
-
-
-def _put(out: JsonObject, name: str, value: object) -> None:
-    if value is not None:
-        out[name] = value
-
-
-def _credits(credits: Sequence[Credit]) -> list[JsonObject]:
-    out = []
-    for c in credits:
-        credit: JsonObject = {"name": c.name, "role": c.role}
-        _put(credit, "did", c.did)
-        out.append(credit)
-    return out
-
 
 def _page(key: str, items: list[JsonObject], cursor: str | None) -> JsonObject:
     return {key: items, "cursor": cursor} if cursor is not None else {key: items}
+
+
+def _json(call: XrpcCall) -> CatalogJson:
+    return CatalogJson(call.context.settings.public_url, call.context.keys)
 
 
 def _text(params: Mapping[str, Any], name: str) -> str | None:
@@ -205,7 +59,7 @@ async def search_tracks(call: XrpcCall) -> JsonObject:
         limit=p["limit"],
         cursor=_text(p, "cursor"),
     )
-    return _page("tracks", _Views(call).tracks(views), cursor)
+    return _page("tracks", _json(call).tracks(views), cursor)
 
 
 async def get_track(call: XrpcCall) -> JsonObject:
@@ -213,19 +67,19 @@ async def get_track(call: XrpcCall) -> JsonObject:
     view = await search.get_track(call.context.db, uri)
     if view is None:
         raise NotFound(f"no track {uri} in the catalog", name="TrackNotFound")
-    return {"track": _Views(call).track(view)}
+    return {"track": _json(call).track(view)}
 
 
 async def get_tracks(call: XrpcCall) -> JsonObject:
     uris = call.params["uris"]
     if len(uris) > search.MAX_LIMIT:
         raise InvalidRequest(f"at most {search.MAX_LIMIT} uris at once")
-    return {"tracks": _Views(call).tracks(await search.get_tracks(call.context.db, uris))}
+    return {"tracks": _json(call).tracks(await search.get_tracks(call.context.db, uris))}
 
 
 async def get_release(call: XrpcCall) -> JsonObject:
     page = await catalog.get_release(call.context.db, call.params["uri"])
-    views = _Views(call)
+    views = _json(call)
     return {"release": views.release(page.release), "tracks": views.tracks(page.tracks)}
 
 
@@ -238,7 +92,7 @@ async def get_artist(call: XrpcCall) -> JsonObject:
         except NotFound as e:
             raise NotFound(f"no artist {actor} in the catalog", name="ArtistNotFound") from e
     page = await catalog.get_artist(call.context.db, did)
-    views = _Views(call)
+    views = _json(call)
     return {
         "artist": views.artist(page.artist),
         "releases": [views.release(r) for r in page.releases],
@@ -256,7 +110,7 @@ async def get_new_releases(call: XrpcCall) -> JsonObject:
     releases, cursor = await catalog.new_releases(
         call.context.db, genre=_text(p, "genre"), limit=p["limit"], cursor=_text(p, "cursor")
     )
-    views = _Views(call)
+    views = _json(call)
     return _page("releases", [views.release(r) for r in releases], cursor)
 
 
@@ -265,7 +119,7 @@ async def get_trending(call: XrpcCall) -> JsonObject:
     tracks, cursor = await discovery.trending(
         call.context.db, genre=_text(p, "genre"), limit=p["limit"], cursor=_text(p, "cursor")
     )
-    return _page("tracks", _Views(call).tracks(tracks), cursor)
+    return _page("tracks", _json(call).tracks(tracks), cursor)
 
 
 async def search_artists(call: XrpcCall) -> JsonObject:
@@ -273,7 +127,7 @@ async def search_artists(call: XrpcCall) -> JsonObject:
     artists, cursor = await search.search_artists(
         call.context.db, p["q"], limit=p["limit"], cursor=_text(p, "cursor")
     )
-    views = _Views(call)
+    views = _json(call)
     return _page("artists", [views.artist(a) for a in artists], cursor)
 
 
@@ -282,14 +136,14 @@ async def search_releases(call: XrpcCall) -> JsonObject:
     releases, cursor = await search.search_releases(
         call.context.db, p["q"], limit=p["limit"], cursor=_text(p, "cursor")
     )
-    views = _Views(call)
+    views = _json(call)
     return _page("releases", [views.release(r) for r in releases], cursor)
 
 
 async def get_similar_tracks(call: XrpcCall) -> JsonObject:
     p = call.params
     tracks = await discovery.similar_tracks(call.context.db, p["uri"], limit=p["limit"])
-    return {"tracks": _Views(call).tracks(tracks)}
+    return {"tracks": _json(call).tracks(tracks)}
 
 
 async def get_radio(call: XrpcCall) -> JsonObject:
@@ -301,4 +155,4 @@ async def get_radio(call: XrpcCall) -> JsonObject:
         limit=p["limit"],
         cursor=_text(p, "cursor"),
     )
-    return _page("tracks", _Views(call).tracks(tracks), cursor)
+    return _page("tracks", _json(call).tracks(tracks), cursor)
