@@ -26,9 +26,10 @@ def _isotime(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _mmss(ms: int | None) -> str:
-    """A length in milliseconds as a player shows it: `3:07`, `1:02:05`."""
-    if ms is None:
+def _mmss(ms: object) -> str:
+    """A length in milliseconds as a player shows it: `3:07`, `1:02:05` (nothing when the
+    length is unknown)."""
+    if not isinstance(ms, int | float):
         return ""
     minutes, seconds = divmod(round(ms / 1000), 60)
     hours, minutes = divmod(minutes, 60)

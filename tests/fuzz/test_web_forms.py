@@ -95,7 +95,7 @@ def test_sign_in_form(node: Node, data: st.DataObject) -> None:
 @fuzz_settings(100)
 @given(
     path=st.sampled_from(("/signout", "/account/sessions/revoke", "/account/sessions/end-all",
-                          "/setup")),
+                          "/setup", "/signup")),
     fields=st.lists(
         st.tuples(st.sampled_from(("csrf", "session", "token", "handle", "password", "confirm",
                                    "email")) | nasty_text(8), nasty_text()),
@@ -113,14 +113,26 @@ def test_other_forms(node: Node, path: str, fields: list[tuple[str, str]], signe
         assert_page(_post_form(node, path, fields, "form", cookie))
 
 
+def _segment(text: str) -> str:
+    return quote(_url_text(text), safe="")
+
+
+_RKEYS = st.sampled_from(("3jzfcijpj2z2a", "self", "..", ".", "a" * 600)) | nasty_text()
+_ACTORS = st.sampled_from(("fuzz.localhost", "did:plc:abcdefghijklmnopqrstuvwx", "did:", "..",
+                           "a" * 600)) | nasty_text()
 _PORTAL_PATHS = st.one_of(
-    st.sampled_from(("/portal", "/portal/upload", "/account/sessions", "/", "/signin", "/setup")),
+    st.sampled_from(("/portal", "/portal/upload", "/account/sessions", "/", "/signin", "/setup",
+                     "/search", "/library", "/signup", "/manifest.webmanifest")),
     st.builds(lambda kind, rkey: f"/portal/{kind}/{quote(_url_text(rkey), safe='')}",
-              st.sampled_from(("tracks", "releases")),
-              st.sampled_from(("3jzfcijpj2z2a", "self", "..", ".", "a" * 600)) | nasty_text()),
+              st.sampled_from(("tracks", "releases")), _RKEYS),
+    st.builds(lambda kind, actor, rkey: f"/{kind}/{_segment(actor)}/{_segment(rkey)}",
+              st.sampled_from(("track", "release", "playlist", "embed/track", "embed/release")),
+              _ACTORS, _RKEYS),
+    st.builds(lambda actor: f"/artist/{_segment(actor)}", _ACTORS),
 )  # fmt: skip
 _PARAMS = st.lists(
-    st.tuples(st.sampled_from(("status", "next", "done", "token", "q", "t")) | nasty_text(8),
+    st.tuples(st.sampled_from(("status", "next", "done", "token", "q", "t", "genre", "artist",
+                               "license", "duration", "sort", "cursor", "invite")) | nasty_text(8),
               st.sampled_from(("ready", "failed", "queued", "processing", "")) | nasty_text()),
     max_size=4,
 )  # fmt: skip
@@ -129,6 +141,7 @@ _PARAMS = st.lists(
 @fuzz_settings(150)
 @given(path=_PORTAL_PATHS, params=_PARAMS, signed_in=st.booleans())
 @example(path="/portal", params=[("status", "failed"), ("status", "\x00")], signed_in=True)
+@example(path="/artist/fuzz.localhost", params=[], signed_in=False)  # a track with no length
 def test_pages_and_filters(
     node: Node, path: str, params: list[tuple[str, str]], signed_in: bool
 ) -> None:
@@ -136,10 +149,6 @@ def test_pages_and_filters(
     query = [(_url_text(k), _url_text(v)) for k, v in params]
     with reported_crashes():
         assert_page(node.client.get(path, params=query, headers=headers, follow_redirects=False))
-
-
-def _segment(text: str) -> str:
-    return quote(_url_text(text), safe="")
 
 
 @fuzz_settings(150)
