@@ -26,8 +26,8 @@ from oms.web.shelf import Shelf, actor_did, field, record_uri
 
 __all__ = [
     "DURATIONS",
-    "Lyrics",
     "SORTS",
+    "Lyrics",
     "artist_page",
     "followed_artists",
     "home",

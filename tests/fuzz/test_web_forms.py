@@ -118,8 +118,10 @@ def _segment(text: str) -> str:
 
 
 _RKEYS = st.sampled_from(("3jzfcijpj2z2a", "self", "..", ".", "a" * 600)) | nasty_text()
-_ACTORS = st.sampled_from(("fuzz.localhost", "did:plc:abcdefghijklmnopqrstuvwx", "did:", "..",
-                           "a" * 600)) | nasty_text()
+_ACTORS = (
+    st.sampled_from(("fuzz.localhost", "did:plc:abcdefghijklmnopqrstuvwx", "did:", "..", "a" * 600))
+    | nasty_text()
+)
 _PORTAL_PATHS = st.one_of(
     st.sampled_from(("/portal", "/portal/upload", "/account/sessions", "/", "/signin", "/setup",
                      "/search", "/library", "/signup", "/manifest.webmanifest")),
