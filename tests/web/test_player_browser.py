@@ -1,0 +1,337 @@
+"""A listener uses the web player in headless Chromium against a real `oms serve` with an album
+imported by `oms import`: plays (HLS segments are fetched, time advances), seeks on the
+waveform, skips, edits the queue, switches quality, keeps listening while moving between pages,
+reloads, opens a share link with a start time, uses the keyboard, and plays the embed."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mutagen.flac import FLAC, Picture
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+
+from oms.media.ffmpeg_binary import locate_ffmpeg
+from tests.conftest import OmsProcess, run_oms, start_oms
+from tests.media.conftest import generate, png_bytes
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ALBUM = ("First Light", "Second Wave", "Third Tide")
+SECONDS = 20
+AUDIO = "document.getElementById('player-audio')"
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OmsProcess]:
+    """One node for the module, with a three-track lossless album by @ada imported."""
+    root = tmp_path_factory.mktemp("player")
+    server = start_oms(root / "data")
+    try:
+        server.wait_healthy()
+        server.create_account("ada", "correct horse battery", role="artist")
+        folder = root / "album"
+        folder.mkdir()
+        for number, title in enumerate(ALBUM, start=1):
+            path = generate(locate_ffmpeg().path, folder / f"{number:02d}.flac", SECONDS)
+            tags = FLAC(path)
+            tags.update(title=title, artist="Ada Lovelace", album="Shorelines", genre="Ambient")
+            tags["tracknumber"] = str(number)
+            if number == 1:
+                picture = Picture()
+                picture.type, picture.mime = 3, "image/png"
+                picture.data = png_bytes(400, 400, "teal")
+                tags.add_picture(picture)
+            tags.save()
+        imported = run_oms(
+            "import", "--artist", "ada", "--license", "cc-by-4.0", str(folder),
+            data_dir=server.data_dir, env=server.env(), timeout=120,
+        )  # fmt: skip
+        assert imported.returncode == 0, imported.stdout + imported.stderr
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def tracks(node: OmsProcess) -> dict[str, dict[str, Any]]:
+    """The album's trackViews by title."""
+    answer = httpx.get(f"{node.url}/xrpc/fm.oms.catalog.searchTracks", params={"q": ""})
+    assert answer.status_code == 200, answer.text
+    found = {t["title"]: t for t in answer.json()["tracks"]}
+    assert set(ALBUM) <= set(found)
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "the browser tests need Chromium: run ./install.sh --dev"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium,
+            headless=True,
+            args=["--autoplay-policy=no-user-gesture-required"],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh profile per test: nothing queued, nothing saved."""
+    opened = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    yield opened
+    assert problems == []
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where page screenshots go: $OMS_ARTIFACTS_DIR, else a temporary folder."""
+    folder = os.environ.get("OMS_ARTIFACTS_DIR")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _rkey(track: dict[str, Any]) -> str:
+    return str(track["uri"]).rsplit("/", 1)[1]
+
+
+def _time(page: Page) -> float:
+    return float(page.evaluate(f"{AUDIO}.currentTime"))
+
+
+def _wait_playing_past(page: Page, seconds: float) -> None:
+    page.wait_for_function(
+        f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {seconds}", timeout=15_000
+    )
+
+
+def _play_album(page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]) -> None:
+    release = tracks["First Light"]["release"]["uri"].rsplit("/", 1)[1]
+    page.goto(f"{node.public_url}/release/ada.localhost/{release}")
+    page.locator("[data-tracklist] [data-action='play-all']").first.click()
+    expect(page.locator("#player-title")).to_have_text("First Light")
+    _wait_playing_past(page, 0.5)
+
+
+def _queue_titles(page: Page) -> list[str]:
+    return page.locator("#player-queue-list .player-queue-title").all_inner_texts()
+
+
+def test_play_fetches_segments_and_marks_the_track(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]], shots: Path
+) -> None:
+    segments: list[str] = []
+    page.on("request", lambda r: segments.append(r.url) if r.url.endswith(".m4s") else None)
+    page.goto(f"{node.public_url}/")
+    expect(page.locator("#player-title")).to_have_text("Nothing playing")
+    page.screenshot(path=shots / "home.png")
+    row = page.locator("[data-tracklist] [data-track]").first
+    title = row.locator(".track-title").inner_text()
+    row.locator("[data-action='play']").click()
+    _wait_playing_past(page, 1.5)
+    assert any("/hls/" in url for url in segments)
+    expect(page.locator("#player-title")).to_have_text(title)
+    expect(page.locator("#player")).to_have_attribute("data-state", "playing")
+    expect(row).to_have_class(re.compile(r"\bis-playing\b"))
+    expect(row.locator("[data-action='play']")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#live")).to_contain_text(f"Now playing: {title}")
+    expect(page.locator("#player-rendition")).to_contain_text("AAC")
+    page.screenshot(path=shots / "home-playing.png")
+
+
+def test_seeking_on_the_waveform_and_the_seek_bar(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    _play_album(page, node, tracks)
+    page.click("#player-play")
+    expect(page.locator("#player")).to_have_attribute("data-state", "paused")
+    waveform = page.locator("#player-waveform")
+    box = waveform.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - {SECONDS / 2}) < 1")
+    expect(page.locator("#player-seek")).to_have_value(re.compile(r"^(9|10)$"))
+    expect(page.locator("#player-elapsed")).to_have_text(re.compile(r"^0:(09|10)$"))
+    # the seek bar, from the keyboard: End goes to the end of the track, Home to the start
+    page.focus("#player-seek")
+    page.keyboard.press("Home")
+    page.wait_for_function(f"() => {AUDIO}.currentTime < 1")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - 2) < 1")
+
+
+def test_next_previous_and_editing_the_queue(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    _play_album(page, node, tracks)
+    page.click("#player-next")
+    expect(page.locator("#player-title")).to_have_text("Second Wave")
+    _wait_playing_past(page, 0.2)
+    page.click("#player-prev")  # at the start of a track: back to the one before
+    expect(page.locator("#player-title")).to_have_text("First Light")
+
+    # "play next" and "add to queue" from a track's menu
+    row = page.locator("[data-track]", has_text="Third Tide").first
+    row.locator("summary").click()
+    row.locator("[data-action='play-next']").click()
+    row = page.locator("[data-track]", has_text="Second Wave").first
+    row.locator("summary").click()
+    row.locator("[data-action='add-to-queue']").click()
+    page.click("#player-queue-toggle")
+    expect(page.locator("#player-queue")).to_be_visible()
+    expect(page.locator("#player-queue-list li")).to_have_count(5)
+    assert _queue_titles(page) == [
+        "First Light", "Third Tide", "Second Wave", "Third Tide", "Second Wave"
+    ]  # fmt: skip
+    # reorder and remove
+    page.get_by_role("button", name="Move down: Third Tide").first.click()
+    assert _queue_titles(page)[:3] == ["First Light", "Second Wave", "Third Tide"]
+    page.get_by_role("button", name="Remove: Second Wave").last.click()
+    assert _queue_titles(page) == ["First Light", "Second Wave", "Third Tide", "Third Tide"]
+    page.get_by_role("button", name="Remove: Third Tide").last.click()
+    assert _queue_titles(page) == list(ALBUM)
+    page.click("#player-next")
+    expect(page.locator("#player-title")).to_have_text("Second Wave")
+    expect(page.locator("#player-queue-list li[aria-current='true']")).to_contain_text(
+        "Second Wave"
+    )
+
+
+def test_switching_quality_changes_the_rendition(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url) if "/hls/" in r.url else None)
+    _play_album(page, node, tracks)
+    for choice, folder, label in (
+        ("AAC 64k", "/aac64/", "AAC 64k"),
+        ("Lossless (FLAC)", "/flac/", "FLAC"),
+    ):
+        requested.clear()
+        page.click("#player-quality")
+        page.get_by_role("menuitemradio", name=choice).click()
+        expect(page.locator("#player-rendition")).to_have_text(label, timeout=10_000)
+        assert any(folder in url and url.endswith(".m4s") for url in requested), requested
+    _wait_playing_past(page, _time(page) + 0.5)
+    assert page.evaluate("localStorage.getItem('oms.quality')") == "lossless"
+
+
+def test_moving_between_pages_keeps_the_music_playing(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]], shots: Path
+) -> None:
+    _play_album(page, node, tracks)
+    page.evaluate(f"window.playerAudio = {AUDIO}")
+    page.screenshot(path=shots / "release.png")
+    for link, shot in (
+        ("a[href='/artist/ada.localhost']", "artist.png"),
+        (f"a[href='/track/ada.localhost/{_rkey(tracks['Second Wave'])}']", "track.png"),
+        ("a[href='/library']", "library.png"),
+    ):
+        before = _time(page)
+        page.locator(link).first.click()
+        page.wait_for_function(f"() => {AUDIO}.currentTime > {before + 0.5}")
+        # same document (no reload: the marker survives), same element, still playing
+        assert page.evaluate(f"window.playerAudio === {AUDIO}")
+        assert page.evaluate(f"!{AUDIO}.paused")
+        page.screenshot(path=shots / shot)
+    page.fill("#search-q", "Third")
+    page.press("#search-q", "Enter")
+    expect(page).to_have_url(f"{node.public_url}/search?q=Third")
+    expect(page.locator("[data-track]", has_text="Third Tide").first).to_be_visible()
+    assert page.evaluate("window.playerAudio !== undefined")
+    page.screenshot(path=shots / "search.png")
+
+
+def test_a_reload_restores_the_queue_and_position_paused(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    _play_album(page, node, tracks)
+    page.click("#player-next")
+    expect(page.locator("#player-title")).to_have_text("Second Wave")
+    page.evaluate("omsPlayer.seek(8)")
+    page.wait_for_function(f"() => {AUDIO}.currentTime >= 8")
+    page.click("#player-play")
+    page.reload()
+    expect(page.locator("#player-title")).to_have_text("Second Wave")
+    expect(page.locator("#player")).to_have_attribute("data-state", "paused")
+    expect(page.locator("#player-elapsed")).to_have_text("0:08")
+    page.click("#player-queue-toggle")
+    assert _queue_titles(page) == list(ALBUM)
+    page.click("#player-play")
+    _wait_playing_past(page, 8)
+
+
+def test_a_share_link_with_a_start_time(
+    context: BrowserContext, page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    track = tracks["Third Tide"]
+    page.goto(f"{node.public_url}/track/ada.localhost/{_rkey(track)}?t=0m12s")
+    expect(page.locator("#player-title")).to_have_text("Third Tide")
+    page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - 12) < 1")
+    assert page.evaluate(f"{AUDIO}.paused")
+    page.click(".track-hero [data-action='play']")
+    _wait_playing_past(page, 12.3)
+    # sharing the playing track puts its position in the link
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator(".track-hero summary").click()
+    page.locator(".track-hero [data-action='share']").click()
+    expect(page.locator("#live")).to_have_text("Link copied.")
+    link = page.evaluate("navigator.clipboard.readText()")
+    assert link.startswith(f"{node.public_url}/track/ada.localhost/{_rkey(track)}?t=0m1")
+
+
+def test_keyboard_shortcuts(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    _play_album(page, node, tracks)
+    page.locator("body").click(position={"x": 5, "y": 200})  # focus off any button
+    page.keyboard.press(" ")
+    expect(page.locator("#player")).to_have_attribute("data-state", "paused")
+    page.keyboard.press(" ")
+    expect(page.locator("#player")).to_have_attribute("data-state", "playing")
+    page.keyboard.press("n")
+    expect(page.locator("#player-title")).to_have_text("Second Wave")
+    page.keyboard.press("?")
+    expect(page.locator("#player-help")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#player-help")).to_be_hidden()
+    page.keyboard.press("/")
+    expect(page.locator("#search-q")).to_be_focused()
+    page.keyboard.press("n")  # typing into the search box is not a shortcut
+    expect(page.locator("#player-title")).to_have_text("Second Wave")
+
+
+def test_the_embed_plays(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]], shots: Path
+) -> None:
+    track = tracks["First Light"]
+    page.goto(f"{node.public_url}/embed/track/ada.localhost/{_rkey(track)}")
+    expect(page.locator("#embed-title")).to_have_text("First Light")
+    page.screenshot(path=shots / "embed-track.png")
+    page.click("#player-play")
+    _wait_playing_past(page, 1)
+    release = track["release"]["uri"].rsplit("/", 1)[1]
+    page.goto(f"{node.public_url}/embed/release/ada.localhost/{release}")
+    page.get_by_role("button", name="Third Tide").click()
+    expect(page.locator("#embed-title")).to_have_text("Third Tide")
+    _wait_playing_past(page, 1)
+    page.screenshot(path=shots / "embed-release.png")
