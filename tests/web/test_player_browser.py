@@ -335,3 +335,32 @@ def test_the_embed_plays(
     expect(page.locator("#embed-title")).to_have_text("Third Tide")
     _wait_playing_past(page, 1)
     page.screenshot(path=shots / "embed-release.png")
+
+
+def test_synced_lyrics_follow_the_music(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    track = tracks["Third Tide"]
+    did, rkey = track["did"], _rkey(track)
+    session = httpx.post(
+        f"{node.url}/xrpc/com.atproto.server.createSession",
+        json={"identifier": "ada.localhost", "password": "correct horse battery"},
+    ).json()
+    auth = {"Authorization": f"Bearer {session['accessJwt']}"}
+    params = {"repo": did, "collection": "fm.oms.track", "rkey": rkey}
+    record = httpx.get(f"{node.url}/xrpc/com.atproto.repo.getRecord", params=params).json()
+    value = {**record["value"], "lyrics": {"synced": [
+        {"timeMs": 0, "text": "first line"}, {"timeMs": 1500, "text": "second line"}]}}  # fmt: skip
+    put = httpx.post(
+        f"{node.url}/xrpc/com.atproto.repo.putRecord",
+        headers=auth,
+        json={**params, "record": value},
+    )
+    assert put.status_code == 200, put.text
+    page.goto(f"{node.public_url}/track/ada.localhost/{rkey}")
+    lines = page.locator("[data-lyrics-for] li")
+    expect(lines).to_have_count(2)
+    expect(page.locator("[data-lyrics-for] li.is-current")).to_have_count(0)
+    page.locator(".track-hero [data-action='play']").click()
+    expect(page.locator("[data-lyrics-for] li.is-current")).to_contain_text("second line")
+    expect(page.locator("[data-lyrics-for] li[aria-current='true']")).to_have_count(1)

@@ -5,6 +5,7 @@ import "./player/index.js";
 import "./offline/index.js";
 import "./search.js";
 import "./collection.js";
+import "./lyrics.js";
 import { announceFirstPage } from "./nav.js";
 
 announceFirstPage();
