@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from mutagen.flac import FLAC, Picture
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from tests.conftest import OmsProcess, publish_track, start_oms, tone_flac, upload_blob
+from tests.conftest import OmsProcess, publish_track, tone_flac, upload_blob
 from tests.media.conftest import png_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -27,25 +25,10 @@ PASSWORD = "correct horse battery"
 SAVED_CACHE = "oms-offline"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "the browser tests need Chromium: run ./install.sh --dev"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, headless=True)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
-def node(tmp_path: Path) -> Iterator[OmsProcess]:
+def node(oms_server: OmsProcess) -> OmsProcess:
     """A node this test stops itself (to go offline); stopped at the end in any case."""
-    server = start_oms(tmp_path / "data")
-    try:
-        server.wait_healthy()
-        yield server
-    finally:
-        server.stop()
+    return oms_server
 
 
 def _with_cover(path: Path) -> bytes:

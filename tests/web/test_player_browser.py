@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 from mutagen.flac import FLAC, Picture
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from tests.conftest import OmsProcess, run_oms, start_oms
@@ -67,20 +66,6 @@ def tracks(node: OmsProcess) -> dict[str, dict[str, Any]]:
     found = {t["title"]: t for t in answer.json()["tracks"]}
     assert set(ALBUM) <= set(found)
     return found
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "the browser tests need Chromium: run ./install.sh --dev"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            args=["--autoplay-policy=no-user-gesture-required"],
-        )
-        yield launched
-        launched.close()
 
 
 @pytest.fixture

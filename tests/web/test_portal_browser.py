@@ -4,14 +4,12 @@ watches the streams being made, edits, changes visibility in bulk, and deletes."
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from mutagen.flac import FLAC
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from tests.conftest import OmsProcess
@@ -20,16 +18,6 @@ from tests.media.conftest import generate
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert chromium, "the browser tests need Chromium: run ./install.sh --dev"
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, headless=True)
-        yield launched
-        launched.close()
 
 
 def _album(folder: Path) -> dict[str, Path]:
