@@ -164,25 +164,13 @@ class MediaPipeline:
             partial = await asyncio.to_thread(self._fresh_partial, did, cid)
             result, probed, cover = await self._build(did, cid, partial)
             await asyncio.to_thread(_place, partial, final)
-        except InvalidMedia as e:
-            await self._fail(did, cid, e.message)
-            raise
-        except asyncio.CancelledError:
-            # The node is stopping: the job goes back to the queue, and so does the media.
-            await self._set(did, cid, "queued", 0.0)
-            raise
-        except Exception as e:
-            # Anything but bad input is worth another attempt; the artist sees why meanwhile
-            # (an unexpected error too: the media must not say "processing" for ever).
-            reason = _reason(e)
-            if last_try:
-                await self._fail(did, cid, reason)
-            else:
-                await self._set(did, cid, "queued", 0.0, error=f"will retry: {reason}")
-            raise
-        finally:
+        except (Exception, asyncio.CancelledError) as e:
+            # The partial ladder goes before the media tells how it ended: whoever reads
+            # "failed" finds nothing of it left.
             if partial is not None:
                 await asyncio.to_thread(shutil.rmtree, partial, True)
+            await self._after_error(did, cid, e, last_try=last_try)
+            raise
         now = int(time.time() * 1000)
         if not await store.mark_ready(self.db, did, cid, _ready_fields(result, probed, cover), now):
             # The last track using the audio went while it was processed; its removal job may
@@ -244,6 +232,21 @@ class MediaPipeline:
     ) -> None:
         await store.set_status(self.db, did, cid, status, progress, error, int(time.time() * 1000))
         self.db.bus.publish(MediaProgress(did, cid, status, progress, error))
+
+    async def _after_error(
+        self, did: str, cid: str, error: Exception | asyncio.CancelledError, *, last_try: bool
+    ) -> None:
+        if isinstance(error, InvalidMedia):
+            await self._fail(did, cid, error.message)
+        elif isinstance(error, asyncio.CancelledError):
+            # The node is stopping: the job goes back to the queue, and so does the media.
+            await self._set(did, cid, "queued", 0.0)
+        elif isinstance(error, Exception) and last_try:
+            await self._fail(did, cid, _reason(error))
+        elif isinstance(error, Exception):
+            # Anything but bad input is worth another attempt; the artist sees why meanwhile
+            # (an unexpected error too: the media must not say "processing" for ever).
+            await self._set(did, cid, "queued", 0.0, error=f"will retry: {_reason(error)}")
 
     async def _fail(self, did: str, cid: str, reason: str) -> None:
         log.warning("media %s/%s failed: %s", did, cid, reason)
