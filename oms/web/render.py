@@ -49,7 +49,8 @@ def _render(request: Request, name: str, status: int, values: dict[str, object])
 
 async def page(request: Request, name: str, status: int = 200, **values: object) -> Response:
     """A page, with the signed-in person (`viewer`) known to its header."""
-    values.setdefault("viewer", await signed_in(request))
+    if "viewer" not in values:
+        values["viewer"] = await signed_in(request)
     return _render(request, name, status, values)
 
 
