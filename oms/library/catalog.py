@@ -28,6 +28,7 @@ __all__ = [
     "get_artists",
     "get_release",
     "list_genres",
+    "local_artists",
     "new_releases",
 ]
 
@@ -77,6 +78,11 @@ async def get_artists(db: Database, dids: Sequence[str]) -> list[ArtistView]:
         if did not in rows and (row := await store.account_artist_row(db, did)) is not None:
             rows[did] = row
     return [artist_view(rows[did]) for did in wanted if did in rows]
+
+
+async def local_artists(db: Database, *, limit: int = 24) -> list[ArtistView]:
+    """The node's own artists (accounts with public tracks), the latest to publish first."""
+    return await get_artists(db, await store.local_artist_dids(db, max(1, min(limit, MAX_LIMIT))))
 
 
 async def new_releases(

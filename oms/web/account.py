@@ -3,8 +3,6 @@ sign-in on), and the list of one's own sessions."""
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -12,7 +10,7 @@ from oms.context import AppContext
 from oms.errors import AuthRequired, OmsError
 from oms.pds import second_factor, sessions
 from oms.pds.accounts import Account
-from oms.pds.plc import plc_registration
+from oms.pds.sign_ups import sign_up_here
 from oms.pds.web_sessions import (
     COOKIE_NAME,
     end_all_sessions,
@@ -21,7 +19,6 @@ from oms.pds.web_sessions import (
     revoke_session,
     start_web_session,
 )
-from oms.ratelimits import Limit
 from oms.web.render import page, problem_text, with_retry_after
 from oms.web.session import (
     check_csrf,
@@ -173,30 +170,24 @@ async def sign_up_submit(request: Request) -> Response:
     context = _context(request)
     submitted = await request.form()
     check_form_token(request, submitted)
-    names = ("handle", "email", "password", "confirm", "invite", "next")
-    form = {name: str(submitted.get(name, "")).strip() for name in names}
-    password, form["password"], form["confirm"] = form["password"], "", ""
-    if password != str(submitted.get("confirm", "")).strip():
+    form = {
+        name: str(submitted.get(name, "")).strip() for name in ("handle", "email", "invite", "next")
+    }
+    # Passwords are taken as typed (spaces too), and never shown again.
+    password = str(submitted.get("password", ""))
+    if password != str(submitted.get("confirm", "")):
         return await _sign_up_page(request, 400, form=form, problem="The two passwords differ.")
     try:
-        per_hour = int(context.settings["limits.sign_ups_per_hour"])
-        context.limits.hit(Limit("sign-up", per_hour, 3600, "sign-ups"), client_address(request))
-        account = await sessions.sign_up(
+        account = await sign_up_here(
             context.db,
             context.keys,
-            hostname=context.settings.hostname,
-            open_signup=bool(context.settings["pds.open_signup"]),
+            context.settings,
+            context.limits,
+            address=client_address(request),
             handle=form["handle"],
             password=password,
             email=form["email"] or None,
             invite_code=form["invite"] or None,
-            min_password_length=int(context.settings["security.min_password_length"]),
-            plc=await asyncio.to_thread(
-                plc_registration,
-                str(context.settings["pds.plc_directory"]),
-                context.keys,
-                context.settings.public_url,
-            ),
         )
     except OmsError as e:
         response = await _sign_up_page(request, e.status, form=form, problem=problem_text(e))

@@ -18,7 +18,6 @@ from oms.library.search import get_tracks
 from oms.pds.web_sessions import WebSession
 from oms.web.listen import followed_artists
 from oms.web.render import page
-from oms.web.session import signed_in
 from oms.web.shelf import Shelf, TrackItem, actor_did, field, record_uri
 
 __all__ = ["PLAYLIST", "PlaylistSummary", "library_page", "playlist_page"]
@@ -32,11 +31,6 @@ class PlaylistSummary:
     name: str
     size: int
     page_url: str
-
-
-def _context(request: Request) -> AppContext:
-    context: AppContext = request.state.context
-    return context
 
 
 async def _playlists(context: AppContext, viewer: WebSession) -> list[PlaylistSummary]:
@@ -58,9 +52,8 @@ async def _playlists(context: AppContext, viewer: WebSession) -> list[PlaylistSu
 
 
 async def library_page(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     liked: list[TrackItem] = []
     playlists: list[PlaylistSummary] = []
     followed = []
@@ -91,9 +84,8 @@ def _track_refs(items: object) -> list[str]:
 
 
 async def playlist_page(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     did = await actor_did(context, request.path_params["actor"])
     rkey = request.path_params["rkey"]
     try:

@@ -17,11 +17,9 @@ from oms.errors import NotFound, OmsError
 from oms.library import catalog, discovery, search
 from oms.library.records import LICENSES, TRACK
 from oms.library.search import SortOrder
-from oms.pds.accounts import list_accounts
 from oms.pds.bootstrap import needs_first_admin
 from oms.pds.web_sessions import WebSession
 from oms.web.render import page
-from oms.web.session import signed_in
 from oms.web.shelf import Shelf, actor_did, field, record_uri
 
 __all__ = [
@@ -46,11 +44,6 @@ DURATIONS: dict[str, tuple[str, int | None, int | None]] = {
 }
 _FOLLOW = "fm.oms.graph.follow"
 _START = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,4})m)?(?:(\d{1,6})s?)?$")
-
-
-def _context(request: Request) -> AppContext:
-    context: AppContext = request.state.context
-    return context
 
 
 def start_seconds(value: str | None) -> int | None:
@@ -79,13 +72,11 @@ async def followed_artists(context: AppContext, viewer: WebSession) -> dict[str,
 
 
 async def home(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     db = context.db
     releases, _ = await catalog.new_releases(db, limit=12)
     trending, _ = await discovery.trending(db, limit=10)
-    local = [a.did for a in await list_accounts(db) if a.status == "active" and a.role == "artist"]
     followed = list(await followed_artists(context, viewer)) if viewer else []
     return await page(
         request,
@@ -96,7 +87,7 @@ async def home(request: Request) -> Response:
         trending=await shelf.tracks(trending),
         genres=await catalog.list_genres(db, limit=24),
         followed=await shelf.artists(await catalog.get_artists(db, followed)),
-        artists=await shelf.artists(await catalog.get_artists(db, local)),
+        artists=await shelf.artists(await catalog.local_artists(db)),
         hostname=context.settings.hostname,
     )
 
@@ -107,9 +98,8 @@ def _duration(params: dict[str, str]) -> tuple[int | None, int | None]:
 
 
 async def search_page(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     params = {k: v.strip() for k, v in request.query_params.items()}
     q = params.get("q", "")
     sort = params.get("sort") or ("relevance" if q else "newest")
@@ -161,9 +151,8 @@ async def search_page(request: Request) -> Response:
 
 
 async def artist_page(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     did = await actor_did(context, request.path_params["actor"])
     found = await catalog.get_artist(context.db, did)
     follows = await followed_artists(context, viewer) if viewer is not None else {}
@@ -181,9 +170,8 @@ async def artist_page(request: Request) -> Response:
 
 
 async def release_page(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     did = await actor_did(context, request.path_params["actor"])
     found = await catalog.get_release(
         context.db, record_uri(did, "fm.oms.release", request.path_params["rkey"])
@@ -228,9 +216,8 @@ async def _lyrics(context: AppContext, did: str, rkey: str) -> Lyrics | None:
 
 
 async def track_page(request: Request) -> Response:
-    context = _context(request)
-    viewer = await signed_in(request)
-    shelf = Shelf(request, viewer)
+    shelf = await Shelf.of(request)
+    context, viewer = shelf.context, shelf.viewer
     rkey = request.path_params["rkey"]
     did = await actor_did(context, request.path_params["actor"])
     uri = record_uri(did, TRACK, rkey)

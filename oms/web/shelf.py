@@ -19,6 +19,7 @@ from oms.library.views import ArtistView, ReleaseView, TrackView
 from oms.pds.accounts import get_account, handles_of
 from oms.pds.dagcbor import JsonValue
 from oms.pds.web_sessions import WebSession
+from oms.web.session import signed_in
 
 __all__ = [
     "ArtistItem",
@@ -77,6 +78,11 @@ async def actor_did(context: AppContext, actor: str) -> str:
 
 class Shelf:
     """Turns catalog views into what one request's pages show (the viewer's likes marked)."""
+
+    @classmethod
+    async def of(cls, request: Request) -> Shelf:
+        """The shelf of a page for whoever is signed in."""
+        return cls(request, await signed_in(request))
 
     def __init__(self, request: Request, viewer: WebSession | None) -> None:
         self.context: AppContext = request.state.context

@@ -3,7 +3,6 @@ codes, and an account's own status (deactivate, activate, delete)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,10 +10,9 @@ from oms.audit import Actor
 from oms.errors import InvalidRequest, OmsError
 from oms.pds import accounts, identity, sessions
 from oms.pds.accounts import Account
-from oms.pds.plc import plc_registration
+from oms.pds.sign_ups import sign_up_here
 from oms.pds.syntax import format_datetime
 from oms.pds.tokens import ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE
-from oms.ratelimits import Limit
 from oms.xrpc.auth import authenticated, bearer_token, client_address
 from oms.xrpc.dispatch import XrpcCall
 
@@ -101,24 +99,16 @@ async def create_account(call: XrpcCall) -> Mapping[str, Any]:
     password = body.get("password")
     if not password:
         raise InvalidRequest("a password is required", name="InvalidPassword")
-    per_hour = int(context.settings["limits.sign_ups_per_hour"])
-    context.limits.hit(Limit("sign-up", per_hour, 3600, "sign-ups"), client_address(call))
-    account = await sessions.sign_up(
+    account = await sign_up_here(
         context.db,
         context.keys,
-        hostname=context.settings.hostname,
-        open_signup=bool(context.settings["pds.open_signup"]),
+        context.settings,
+        context.limits,
+        address=client_address(call),
         handle=body["handle"],
         password=password,
         email=body.get("email") or None,
         invite_code=body.get("inviteCode"),
-        min_password_length=int(context.settings["security.min_password_length"]),
-        plc=await asyncio.to_thread(
-            plc_registration,
-            str(context.settings["pds.plc_directory"]),
-            context.keys,
-            context.settings.public_url,
-        ),
     )
     session = await sessions.open_session(
         context.db, context.keys, hostname=context.settings.hostname, account=account

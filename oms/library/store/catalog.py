@@ -17,6 +17,7 @@ __all__ = [
     "account_artist_row",
     "artist_rows",
     "genre_counts",
+    "local_artist_dids",
     "new_release_rows",
     "release_rows",
     "release_track_uris",
@@ -112,6 +113,17 @@ async def account_artist_row(db: Database, did: str) -> sqlite3.Row | None:
         " AND EXISTS (SELECT 1 FROM tracks t WHERE t.did = acc.did)",
         (did,),
     )
+
+
+async def local_artist_dids(db: Database, limit: int) -> list[str]:
+    """The node's active accounts with public tracks, the latest to publish first."""
+    rows = await db.fetchall(
+        "SELECT t.did FROM tracks t JOIN accounts acc ON acc.did = t.did"
+        " WHERE t.origin = 'local' AND t.visibility = 'public' AND acc.status = 'active'"
+        " GROUP BY t.did ORDER BY max(t.created_at) DESC LIMIT ?",
+        (limit,),
+    )
+    return [row["did"] for row in rows]
 
 
 async def release_rows(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
