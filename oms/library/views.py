@@ -1,6 +1,7 @@
 """What the catalog answers with: track, release and artist views as any surface needs them
-(XRPC, the web pages, later Subsonic). Addresses (stream, artwork) are derived by the surface
-from `did`, the blob CIDs and `origin`, as DESIGN.md fixes them."""
+(XRPC, the web pages, later Subsonic). Addresses (stream, artwork) are derived from `did`, the
+blob CIDs and `origin`, as DESIGN.md fixes them: `lexicon_json` does it for the lexicon's
+JSON."""
 
 from __future__ import annotations
 

@@ -58,6 +58,10 @@ async def library_page(request: Request) -> Response:
     playlists: list[PlaylistSummary] = []
     followed = []
     if viewer is not None:
+        if context.catalog_indexer is not None:
+            # Read your writes: a like given a moment ago shows (a busy indexer delays the
+            # page by two seconds at most; it then shows what it has).
+            await context.catalog_indexer.settle_within(2)
         liked = await shelf.tracks(await liked_tracks(context.db, viewer.did))
         playlists = await _playlists(context, viewer)
         follows = list(await followed_artists(context, viewer))

@@ -349,3 +349,49 @@ def test_synced_lyrics_follow_the_music(
     page.locator(".track-hero [data-action='play']").click()
     expect(page.locator("[data-lyrics-for] li.is-current")).to_contain_text("second line")
     expect(page.locator("[data-lyrics-for] li[aria-current='true']")).to_have_count(1)
+
+
+def test_a_listener_likes_follows_and_makes_a_playlist(
+    page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
+) -> None:
+    node.create_account("fan", "correct horse battery", role="fan")
+    page.goto(f"{node.public_url}/signin?next=/library")
+    page.fill("#identifier", "fan")
+    page.fill("#password", "correct horse battery")
+    page.click("main button[type=submit]")
+    expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+
+    release = tracks["First Light"]["release"]["uri"].rsplit("/", 1)[1]
+    page.goto(f"{node.public_url}/release/ada.localhost/{release}")
+    first = page.locator(".track-row", has_text="First Light")
+    first.locator("[data-action='like']").click()
+    expect(first.locator("[data-action='like']")).to_have_attribute("aria-pressed", "true")
+    second = page.locator(".track-row", has_text="Second Wave")
+    second.locator(".track-menu summary").click()
+    second.locator("[data-action='add-to-playlist']").click()
+    dialog = page.locator("#playlist-dialog")
+    dialog.locator("input").fill("Evening")
+    dialog.locator("button[type=submit]").click()
+    expect(page.locator("#live")).to_contain_text("Made the playlist Evening")
+
+    page.locator("a", has_text="Ada Lovelace").first.click()
+    follow = page.locator("[data-action='follow']")
+    follow.click()
+    expect(follow).to_have_text("Following")
+
+    page.locator("header a", has_text="Library").click()
+    expect(page.locator("#liked .track-title")).to_have_text(["First Light"])
+    expect(page.locator("#playlists a", has_text="Evening")).to_be_visible()
+    expect(page.get_by_role("heading", name="Artists you follow")).to_be_visible()
+
+    page.locator("#playlists a", has_text="Evening").click()
+    expect(page.locator(".track-row .track-title")).to_have_text(["Second Wave"])
+    page.locator("[data-action='playlist-remove']").click()
+    expect(page.locator(".track-row")).to_have_count(0)
+    # Undoing the like leaves the library without it.
+    page.goto(f"{node.public_url}/release/ada.localhost/{release}")
+    liked = page.locator(".track-row", has_text="First Light").locator("[data-action='like']")
+    liked.click()
+    expect(liked).to_have_attribute("aria-pressed", "false")
+    page.goto(f"{node.public_url}/library")
+    expect(page.locator("#liked .track-title")).to_have_count(0)
