@@ -350,6 +350,46 @@ SETTINGS: tuple[Setting, ...] = (
         minimum=0,
     ),
     Setting(
+        "limits.listening_reports_per_minute",
+        int,
+        600,
+        "Listening reports (fm.oms.analytics.reportListening) one client address may send per "
+        "minute; 0 turns the limit off.",
+        minimum=0,
+    ),
+    Setting(
+        "analytics.raw_days",
+        int,
+        90,
+        "Days the raw listening reports (who heard which seconds) are kept; the daily rollups "
+        "and public counts stay after them.",
+        minimum=2,
+        maximum=3650,
+    ),
+    Setting(
+        "analytics.rollup_minutes",
+        int,
+        5,
+        "Minutes between rollups of new listening into plays, listeners, retention and the "
+        "public counts.",
+        minimum=1,
+        maximum=1440,
+    ),
+    Setting(
+        "analytics.daily_cap",
+        int,
+        10,
+        "Plays of one track by one listener in a day that count; later ones are flagged.",
+        minimum=1,
+    ),
+    Setting(
+        "analytics.burst_sessions",
+        int,
+        100,
+        "Listening sessions one address may begin within ten minutes before the rest are flagged.",
+        minimum=2,
+    ),
+    Setting(
         "jobs.concurrency",
         int,
         0,

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from oms.analytics.fraud import FraudRules
+from oms.analytics.recorder import Listening
 from oms.config import Settings
 from oms.db.backup import DATABASE_FILE
 from oms.db.database import Database
@@ -61,6 +63,9 @@ class AppContext:
     media: MediaPipeline | None = None
     # Sign-ups, uploads and other frequent actions per account and per address.
     limits: RateLimits = field(default_factory=RateLimits)
+    # analytics: takes players' listening reports; the rules its rollups flag listening by.
+    listening: Listening | None = None
+    fraud_rules: FraudRules = field(default_factory=FraudRules)
 
     @property
     def blobs_dir(self) -> Path:
@@ -71,6 +76,8 @@ class AppContext:
         return self.data_dir / "hls"
 
     async def close(self) -> None:
+        if self.listening is not None:
+            await self.listening.close()
         self.repos.close()
         await self.db.close()
         if self.lock is not None:
@@ -189,6 +196,11 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
     context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, lock)
     context.catalog_indexer = CatalogIndexer(db, lexicons)
     context.media = media_pipeline(settings, data_dir, db, ffmpeg)
+    context.listening = Listening(db, own_host=settings.hostname.rsplit(":", 1)[0])
+    context.fraud_rules = FraudRules(
+        daily_cap=int(settings["analytics.daily_cap"]),
+        burst_sessions=int(settings["analytics.burst_sessions"]),
+    )
     context.job_handlers.update(context.media.handlers())
     if serving:
         created = await ensure_repos(db, keys)

@@ -47,6 +47,7 @@ CAPABILITIES: Mapping[str, frozenset[str]] = {
     "catalog.read": _EVERYONE,  # browse and search the catalog; public records and repositories
     "stream.listen": _EVERYONE,  # HLS, artwork, downloads (as far as each artist allows)
     "account.enter": _EVERYONE,  # sign in, sign up, first-run setup, password reset links
+    "listening.report": _EVERYONE,  # tell the node what was heard (as an account or a device)
     # Any signed-in account, for what is its own.
     "account.own": MEMBER_ROLES,  # sessions, password, two-factor, app passwords, data rights
     "repo.write": MEMBER_ROLES,  # records in one's own repository (likes, playlists, profile)

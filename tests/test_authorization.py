@@ -14,6 +14,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -401,6 +402,29 @@ XRPC_CALLS: dict[str, tuple[XrpcSample, str]] = {
         lambda node, caller: {"cid": node.artist_blob},
         "",
     ),
+    "fm.oms.analytics.reportListening": (
+        lambda node, caller: {
+            "sessionId": f"session-{caller.role}",
+            "track": {
+                "uri": f"at://{node.artist.did}/fm.oms.track/{NO_RKEY}",
+                "cid": "bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm",
+            },
+            "ranges": [{"startMs": 0, "endMs": 1000}],
+            "client": "web",
+            "sentAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        "",
+    ),
+    "fm.oms.analytics.getTrackStats": (
+        lambda node, caller: {"uri": f"at://{node.artist.did}/fm.oms.track/{NO_RKEY}"},
+        "",
+    ),
+    "fm.oms.analytics.getRetention": (
+        lambda node, caller: {"uri": f"at://{node.artist.did}/fm.oms.track/{NO_RKEY}"},
+        "",
+    ),
+    "fm.oms.analytics.getArtistOverview": (_xrpc_get(), ""),
+    "fm.oms.analytics.exportListening": (_xrpc_get(), ""),
 }
 
 

@@ -1,6 +1,7 @@
 """Periodic upkeep on the event loop (apscheduler): the blob sweep every ten minutes, the
-discovery scores (trending, more like this) every fifteen and the firehose's replay window every
-hour.
+discovery scores (trending, more like this) every fifteen, the firehose's replay window every
+hour, the listening rollups every `analytics.rollup_minutes` and the raw listening's retention
+window every six hours.
 
 Scheduled work is idempotent and keeps no state of its own; a run missed while the node was
 down is simply the next run's work. Durable work belongs in the job queue instead.
@@ -16,8 +17,10 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from oms.analytics.privacy import purge
+from oms.analytics.rollups import RollupResult, plays_by_age, roll_up
 from oms.context import AppContext
-from oms.library.discovery import DiscoveryRefresh, refresh_discovery
+from oms.library.discovery import ENGAGEMENT_DAYS, DiscoveryRefresh, refresh_discovery
 from oms.pds.blobs import collect_garbage
 from oms.pds.sequencer import prune_events
 
@@ -25,6 +28,7 @@ __all__ = [
     "BLOB_SWEEP_MINUTES",
     "DISCOVERY_MINUTES",
     "EVENT_PRUNE_MINUTES",
+    "LISTENING_PURGE_MINUTES",
     "Schedule",
     "start_schedule",
 ]
@@ -34,6 +38,7 @@ log = logging.getLogger(__name__)
 BLOB_SWEEP_MINUTES = 10
 EVENT_PRUNE_MINUTES = 60
 DISCOVERY_MINUTES = 15
+LISTENING_PURGE_MINUTES = 360
 # How long stop waits for a sweep in progress before cancelling it.
 _STOP_GRACE_SECONDS = 10.0
 
@@ -50,6 +55,9 @@ class Schedule:
         self._add("blob-sweep", self.sweep_blobs, minutes=BLOB_SWEEP_MINUTES)
         self._add("firehose-prune", self.prune_firehose, minutes=EVENT_PRUNE_MINUTES)
         self._add("discovery", self.refresh_discovery, minutes=DISCOVERY_MINUTES)
+        rollup_minutes = int(context.settings["analytics.rollup_minutes"])
+        self._add("listening-rollup", self.roll_up_listening, minutes=rollup_minutes)
+        self._add("listening-purge", self.purge_listening, minutes=LISTENING_PURGE_MINUTES)
 
     def _add(self, name: str, work: Callable[[], Awaitable[object]], *, minutes: int) -> None:
         async def run() -> None:
@@ -79,7 +87,19 @@ class Schedule:
         return await prune_events(self.context.db, int(time.time() * 1000) - window_ms)
 
     async def refresh_discovery(self) -> DiscoveryRefresh:
-        return await refresh_discovery(self.context.db)
+        db = self.context.db
+        return await refresh_discovery(db, plays=await plays_by_age(db, ENGAGEMENT_DAYS))
+
+    async def roll_up_listening(self) -> RollupResult:
+        return await roll_up(
+            self.context.db,
+            rules=self.context.fraud_rules,
+            keep_days=int(self.context.settings["analytics.raw_days"]),
+        )
+
+    async def purge_listening(self) -> int:
+        keep_days = int(self.context.settings["analytics.raw_days"])
+        return await purge(self.context.db, keep_days=keep_days)
 
     def start(self) -> None:
         self._scheduler.start()

@@ -24,16 +24,32 @@ from oms.library.views import (
 __all__ = [
     "ArtistPage",
     "ReleasePage",
+    "TrackLength",
     "get_artist",
     "get_artists",
     "get_release",
     "list_genres",
     "local_artists",
     "new_releases",
+    "track_lengths",
 ]
 
 _ARTIST_RELEASES = 50
 _TOP_TRACKS = 10
+
+
+@dataclass(frozen=True)
+class TrackLength:
+    uri: str
+    did: str
+    title: str
+    duration_ms: int | None  # from the record, else as measured; None when neither knows
+
+
+async def track_lengths(db: Database, uris: Sequence[str]) -> dict[str, TrackLength]:
+    """The catalog's tracks among `uris` (unlisted ones included), by URI: who, what, how long."""
+    rows = await store.track_lengths(db, uris)
+    return {r["uri"]: TrackLength(r["uri"], r["did"], r["title"], r["duration_ms"]) for r in rows}
 
 
 @dataclass(frozen=True)

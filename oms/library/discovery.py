@@ -1,8 +1,9 @@
 """Discovery: "trending" (time-decayed growth of engagement), "more like this" (item-to-item
 co-engagement, falling back to shared artists, genres and tags) and an endless radio.
 
-Engagement is likes until the analytics store records plays; the scores are refreshed by a
-scheduled job (`refresh_discovery`), the reads stay cheap.
+Engagement is likes and plays (the analytics room's daily plays, handed in by the scheduled
+job); the scores are refreshed by that job (`refresh_discovery`), the reads stay cheap. The
+analytics rollups also keep each track's public figures here (`write_play_figures`).
 """
 
 from __future__ import annotations
@@ -27,13 +28,16 @@ from oms.library.store import tracks as track_store
 from oms.library.views import TrackView
 
 __all__ = [
+    "ENGAGEMENT_DAYS",
     "HALF_LIFE_DAYS",
     "DiscoveryRefresh",
+    "PlayFigures",
     "radio",
     "refresh_discovery",
     "similar_tracks",
     "trend_scores",
     "trending",
+    "write_play_figures",
 ]
 
 log = logging.getLogger(__name__)
@@ -80,6 +84,23 @@ def trend_scores(counts: Sequence[tuple[str, int, int]]) -> dict[str, float]:
 
 
 @dataclass(frozen=True)
+class PlayFigures:
+    """A track's public listening figures, as the analytics rollups last counted them."""
+
+    track_uri: str
+    plays: int  # all time, under the OMS rule, flagged listening excluded
+    recent_plays: int  # the same over the last 30 days ("popular")
+    listeners: int  # distinct listeners all time (an estimate beyond a few hundred)
+
+
+def write_play_figures(connection: sqlite3.Connection, figures: Sequence[PlayFigures]) -> None:
+    """Store tracks' listening figures (inside the caller's transaction)."""
+    store.write_play_figures(
+        connection, [(f.track_uri, f.plays, f.recent_plays, f.listeners) for f in figures]
+    )
+
+
+@dataclass(frozen=True)
 class DiscoveryRefresh:
     trending: int  # tracks with a trend score
     pairs: int  # similarity rows written
@@ -99,11 +120,19 @@ def _cosine_neighbours(rows: Sequence[sqlite3.Row]) -> list[tuple[str, str, floa
     return out
 
 
-async def refresh_discovery(db: Database, now_ms: int | None = None) -> DiscoveryRefresh:
-    """Recompute every trend score and the co-engagement neighbours of every track."""
+# How many days of engagement `refresh_discovery` looks at.
+ENGAGEMENT_DAYS = _RECENT_DAYS + _BASELINE_DAYS
+
+
+async def refresh_discovery(
+    db: Database, now_ms: int | None = None, plays: Sequence[tuple[str, int, int]] = ()
+) -> DiscoveryRefresh:
+    """Recompute every trend score and the co-engagement neighbours of every track.
+    `plays`: (track, age in days, plays that day) over the last ENGAGEMENT_DAYS days."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    days = await store.likes_by_day(db, now, _RECENT_DAYS + _BASELINE_DAYS)
-    trends = trend_scores([(row["track_uri"], row["age"], row["n"]) for row in days])
+    days = await store.likes_by_day(db, now, ENGAGEMENT_DAYS)
+    engagement = [(row["track_uri"], row["age"], row["n"]) for row in days]
+    trends = trend_scores([*engagement, *plays])
     pairs = _cosine_neighbours(await store.co_liked_pairs(db, _PER_LISTENER))
 
     def write(connection: sqlite3.Connection) -> None:

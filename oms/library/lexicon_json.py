@@ -55,7 +55,11 @@ class CatalogJson:
             "downloadable": t.downloadable,
             "visibility": t.visibility,
             "createdAt": format_datetime(t.created_at),
-            "counts": {"plays": t.play_count, "likes": t.like_count},
+            "counts": {
+                "plays": t.play_count,
+                "listeners": t.listener_count,
+                "likes": t.like_count,
+            },
             "origin": self.origin(t.origin),
         }
         if t.release_uri is not None and t.release_title is not None:

@@ -46,7 +46,8 @@ class TrackView:
     created_at: int
     origin: str
     like_count: int
-    play_count: int
+    play_count: int  # all time, under the OMS rule (the analytics rollups)
+    listener_count: int
     audio_cid: str
     artwork_cid: str | None
     visibility: str

@@ -44,19 +44,20 @@ class XrpcCall:
     params: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
 
-    async def json_input(self) -> dict[str, Any]:
-        """The request body as JSON, validated (and defaulted) against the method's lexicon."""
+    async def json_input(self, *, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
+        """The request body as JSON, validated (and defaulted) against the method's lexicon;
+        a body over `limit` bytes is refused unread."""
         content_type = self.request.headers.get("content-type", "").split(";")[0].strip()
         if content_type != "application/json":
             raise InvalidRequest(f"{self.nsid} takes a JSON body (Content-Type: application/json)")
         declared = self.request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > MAX_JSON_BODY:
-            raise PayloadTooLarge(f"request body over {MAX_JSON_BODY} bytes")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"{self.nsid} takes a request body of at most {limit} bytes")
         body = b""
         async for chunk in self.request.stream():
             body += chunk
-            if len(body) > MAX_JSON_BODY:
-                raise PayloadTooLarge(f"request body over {MAX_JSON_BODY} bytes")
+            if len(body) > limit:
+                raise PayloadTooLarge(f"{self.nsid} takes a request body of at most {limit} bytes")
         try:
             value = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:

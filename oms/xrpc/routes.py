@@ -5,7 +5,18 @@ from __future__ import annotations
 from starlette.routing import Route, WebSocketRoute
 
 from oms.permissions import open_to_all
-from oms.xrpc import blobs, catalog, firehose, identity, media, repo, server, sync, uploads
+from oms.xrpc import (
+    analytics,
+    blobs,
+    catalog,
+    firehose,
+    identity,
+    media,
+    repo,
+    server,
+    sync,
+    uploads,
+)
 from oms.xrpc.auth import authorize
 from oms.xrpc.dispatch import Method, xrpc_endpoint
 
@@ -68,6 +79,12 @@ METHODS: dict[str, Method] = {
     "fm.oms.catalog.searchReleases": Method("catalog.read", catalog.search_releases),
     "fm.oms.catalog.getSimilarTracks": Method("catalog.read", catalog.get_similar_tracks),
     "fm.oms.catalog.getRadio": Method("catalog.read", catalog.get_radio),
+    # fm.oms.analytics (oms/xrpc/analytics.py)
+    "fm.oms.analytics.reportListening": Method("listening.report", analytics.report_listening),
+    "fm.oms.analytics.getTrackStats": Method("analytics.own", analytics.get_track_stats),
+    "fm.oms.analytics.getRetention": Method("analytics.own", analytics.get_retention),
+    "fm.oms.analytics.getArtistOverview": Method("analytics.own", analytics.get_artist_overview),
+    "fm.oms.analytics.exportListening": Method("analytics.own", analytics.export_listening),
     # fm.oms.media (oms/xrpc/media.py)
     "fm.oms.media.getStatus": Method("stream.listen", media.get_status),
     "fm.oms.media.describeUpload": Method(

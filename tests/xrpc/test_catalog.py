@@ -210,7 +210,7 @@ def test_search_tracks_answers_what_a_player_needs(node: Node) -> None:
     assert joga["artists"] == [{"name": "Björk", "did": node.dids["bjork"], "role": "primary"}]
     assert joga["durationMs"] == 305_000
     assert joga["release"] == {"uri": node.uris["homogenic"], "title": "Homogenic"}
-    assert joga["counts"] == {"plays": 0, "likes": 3}
+    assert joga["counts"] == {"plays": 0, "listeners": 0, "likes": 3}
     base = str(node.client.base_url).rstrip("/")
     assert joga["origin"]["kind"] == "local"
     service = joga["origin"]["service"]

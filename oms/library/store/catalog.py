@@ -24,6 +24,7 @@ __all__ = [
     "releases_of",
     "rows_by_id",
     "search_ids",
+    "track_lengths",
 ]
 
 # A release is listed once it has a public track the catalog holds.
@@ -182,4 +183,15 @@ async def genre_counts(db: Database, limit: int) -> list[sqlite3.Row]:
         " AS name, sum(n) AS track_count FROM used u GROUP BY genre_key"
         " ORDER BY track_count DESC, name LIMIT ?",
         (limit,),
+    )
+
+
+async def track_lengths(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    """(uri, did, title, duration_ms) of the tracks of `uris` the catalog holds; the length
+    from the record, else as the node's media measured it (NULL when neither knows)."""
+    return await db.fetchall_in(
+        "SELECT t.uri, t.did, t.title, coalesce(t.duration_ms, m.duration_ms) AS duration_ms"
+        " FROM tracks t LEFT JOIN media m ON m.did = t.did AND m.audio_cid = t.audio_cid"
+        " WHERE t.uri",
+        uris,
     )

@@ -16,6 +16,7 @@ __all__ = [
     "popular_pool",
     "replace_similarity",
     "similar_ids",
+    "write_play_figures",
     "write_trends",
 ]
 
@@ -111,7 +112,7 @@ async def content_neighbours(
 async def genre_pool(db: Database, genre_key: str, limit: int) -> list[sqlite3.Row]:
     """(id, weight) of the genre's public tracks, the most popular first."""
     return await db.fetchall(
-        "SELECT t.id, 1 + coalesce(s.play_count, 0) + coalesce(s.like_count, 0) AS weight"
+        "SELECT t.id, 1 + coalesce(s.recent_plays, 0) + coalesce(s.like_count, 0) AS weight"
         " FROM track_genres g JOIN tracks t ON t.uri = g.track_uri"
         " LEFT JOIN track_stats s ON s.track_uri = t.uri"
         " WHERE g.genre_key = ? AND t.visibility = 'public'"
@@ -123,8 +124,21 @@ async def genre_pool(db: Database, genre_key: str, limit: int) -> list[sqlite3.R
 async def popular_pool(db: Database, limit: int) -> list[sqlite3.Row]:
     """(id, weight) of the catalog's most popular public tracks."""
     return await db.fetchall(
-        "SELECT t.id, 1 + coalesce(s.play_count, 0) + coalesce(s.like_count, 0) AS weight"
+        "SELECT t.id, 1 + coalesce(s.recent_plays, 0) + coalesce(s.like_count, 0) AS weight"
         " FROM tracks t LEFT JOIN track_stats s ON s.track_uri = t.uri"
         " WHERE t.visibility = 'public' ORDER BY weight DESC, t.created_at DESC LIMIT ?",
         (limit,),
+    )
+
+
+def write_play_figures(
+    connection: sqlite3.Connection, figures: Iterable[tuple[str, int, int, int]]
+) -> None:
+    """(track, plays, recent plays, listeners) into track_stats."""
+    connection.executemany(
+        "INSERT INTO track_stats (track_uri, play_count, recent_plays, listener_count)"
+        " VALUES (?, ?, ?, ?) ON CONFLICT (track_uri) DO UPDATE SET"
+        " play_count = excluded.play_count, recent_plays = excluded.recent_plays,"
+        " listener_count = excluded.listener_count",
+        figures,
     )

@@ -51,6 +51,7 @@ _TRACK_SELECT = (
     " t.disc_number, t.duration_ms, t.license, t.explicit, t.downloadable,"
     " t.release_date, t.created_at, t.origin, t.audio_cid, t.artwork_cid, t.visibility,"
     " coalesce(s.like_count, 0) AS like_count, coalesce(s.play_count, 0) AS play_count,"
+    " coalesce(s.listener_count, 0) AS listener_count,"
     " m.status AS media_status, m.loudness_lufs, m.true_peak_dbtp, m.gain_db,"
     " coalesce(m.has_cover, 0) AS has_cover"
 )
@@ -94,7 +95,7 @@ def _where(filters: TrackFilters, params: dict[str, Any]) -> str:
 
 # "popular": plays in the last 30 days, then likes; "trending": the discovery job's score.
 _ORDERS = {
-    "popular": "coalesce(s.play_count, 0) DESC, coalesce(s.like_count, 0) DESC, ",
+    "popular": "coalesce(s.recent_plays, 0) DESC, coalesce(s.like_count, 0) DESC, ",
     "trending": "coalesce(s.trend, 0) DESC, coalesce(s.like_count, 0) DESC, ",
 }
 _NEWEST = "t.created_at DESC, t.uri"
