@@ -30,6 +30,7 @@ from oms.resources import static_dir
 from oms.web import (
     account,
     admin,
+    analytics,
     collection,
     data_rights,
     embed,
@@ -168,6 +169,9 @@ def routes() -> list[BaseRoute]:
             guarded("audit.read", admin.audit_export),
             methods=["GET"],
         ),
+        Route(
+            "/admin/listening", guarded("audit.read", analytics.admin_listening), methods=["GET"]
+        ),
         Route("/portal", guarded("catalog.publish", portal.dashboard), methods=["GET"]),
         Route("/portal/upload", guarded("catalog.publish", portal.upload_page), methods=["GET"]),
         Route(
@@ -181,6 +185,17 @@ def routes() -> list[BaseRoute]:
             methods=["GET"],
         ),
         Route("/portal/events", guarded("catalog.publish", portal.events), methods=["GET"]),
+        Route("/portal/analytics", guarded("analytics.own", analytics.overview), methods=["GET"]),
+        Route(
+            "/portal/analytics/tracks/{rkey}",
+            guarded("analytics.own", analytics.track_page),
+            methods=["GET"],
+        ),
+        Route(
+            "/portal/analytics/export.{format}",
+            guarded("analytics.own", analytics.export),
+            methods=["GET"],
+        ),
         Mount(
             "/static", open_to_all("node.view", StaticFiles(directory=static_dir())), name="static"
         ),

@@ -232,11 +232,15 @@ WEB_CALLS: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/admin/audit"): _get("/admin/audit?action=account"),
     ("GET", "/admin/audit/export.{format}"): _get("/admin/audit/export.csv"),
+    ("GET", "/admin/listening"): _get("/admin/listening?since=2024-01-01&until=2024-01-31"),
     ("GET", "/portal"): _get("/portal"),
     ("GET", "/portal/upload"): _get("/portal/upload"),
     ("GET", "/portal/tracks/{rkey}"): _get(f"/portal/tracks/{NO_RKEY}"),
     ("GET", "/portal/releases/{rkey}"): _get(f"/portal/releases/{NO_RKEY}"),
     ("GET", "/portal/events"): _get("/portal/events"),
+    ("GET", "/portal/analytics"): _get("/portal/analytics?since=2024-01-01&until=2024-01-31"),
+    ("GET", "/portal/analytics/tracks/{rkey}"): _get(f"/portal/analytics/tracks/{NO_RKEY}"),
+    ("GET", "/portal/analytics/export.{format}"): _get("/portal/analytics/export.csv"),
     ("GET", "/hls/{did}/{cid}/{path:path}"): lambda node, caller: Call(
         f"/hls/{node.artist.did}/bafkreinone/master.m3u8"
     ),

@@ -81,25 +81,22 @@ def _clockwork(sessions: Sequence[Session], rules: FraudRules) -> None:
                 )
 
 
-def _daily_cap(sessions: Sequence[Session], plays: dict[tuple[str, str], int], cap: int) -> None:
+def _daily_cap(sessions: Sequence[Session], cap: int) -> None:
     by_pair: dict[tuple[str, str], list[Session]] = defaultdict(list)
     for session in sessions:
         by_pair[(session.listener, session.track_uri)].append(session)
     for group in by_pair.values():
         counted = 0
         for session in sorted(group, key=_order):
-            if session.flag or not plays[(session.session, session.track_uri)] & PLAY_OMS:
+            if session.flag or not session.plays & PLAY_OMS:
                 continue
             counted += 1
             if counted > cap:
                 session.set_flag("daily_cap", f"play {counted} of this track today (cap {cap})")
 
 
-def judge(
-    sessions: Sequence[Session], plays: dict[tuple[str, str], int], rules: FraudRules
-) -> None:
-    """Flag the day's `sessions` by the cross-session rules (`plays`: each session's play
-    bits, by (session id, track))."""
+def judge(sessions: Sequence[Session], rules: FraudRules) -> None:
+    """Flag the day's `sessions` (their plays decided) by the cross-session rules."""
     _bursts(sessions, rules)
     _clockwork(sessions, rules)
-    _daily_cap(sessions, plays, rules.daily_cap)
+    _daily_cap(sessions, rules.daily_cap)

@@ -21,7 +21,6 @@ from oms.errors import InvalidRequest
 
 __all__ = [
     "CLIENTS",
-    "MAX_SESSION_MS",
     "RENDITIONS",
     "SOURCES",
     "WEB_CLIENTS",
@@ -53,8 +52,6 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
 # A player's clock may run a little ahead; a report may arrive late (a retried beacon).
 _FUTURE_MS = 5 * 60_000
 _PAST_MS = 24 * 3_600_000
-# A session is one play of one track: reports more than this after its first are not its.
-MAX_SESSION_MS = 6 * 3_600_000
 _NO_LENGTH_S = 24 * 3600
 
 

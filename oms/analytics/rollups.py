@@ -21,9 +21,8 @@ from typing import Any
 
 from oms.analytics import store
 from oms.analytics.fraud import DEFAULT_RULES, FraudRules, judge
-from oms.analytics.reports import MAX_SESSION_MS
 from oms.analytics.rules import PLAY_LASTFM, PLAY_OMS, PLAY_TEAL, completed, plays, skipped
-from oms.analytics.sessions import Session, build_sessions
+from oms.analytics.sessions import SESSION_TAIL_MS, Session, build_sessions, window
 from oms.analytics.sketch import estimate, merge, sketch
 from oms.analytics.views import MIX_DIMENSIONS
 from oms.db.database import Database
@@ -87,14 +86,14 @@ def _retention(sessions: Sequence[Session], length: int) -> bytes:
 
 
 def _track_rows(
-    uri: str, day: int, counted: list[Session], flagged: int, bits: dict[tuple[str, str], int]
+    uri: str, day: int, counted: list[Session], flagged: int
 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     length = max((s.length for s in counted), default=0)
     rule_counts: Counter[int] = Counter()
     completions = skips = seconds = 0
     mix: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for s in counted:
-        b = bits[(s.session, s.track_uri)]
+        b = s.plays
         for rule in (PLAY_OMS, PLAY_LASTFM, PLAY_TEAL):
             if b & rule:
                 rule_counts[rule] += 1
@@ -129,20 +128,23 @@ def _track_rows(
 
 def summarize(day: int, sessions: Sequence[Session], rules: FraudRules) -> DayRollup:
     """A day's rollups from its sessions (those that began that day)."""
-    bits = {(s.session, s.track_uri): plays(s.heard, s.length) for s in sessions}
-    judge(sessions, bits, rules)
+    for s in sessions:
+        s.plays = plays(s.heard, s.length)
+    judge(sessions, rules)
     by_track: dict[str, list[Session]] = defaultdict(list)
     flagged_by_track: Counter[str] = Counter()
     flags = []
     for s in sessions:
         if s.flag:
             flagged_by_track[s.track_uri] += 1
-            flags.append((day, s.session, s.track_uri, s.listener, s.flag, s.flag_detail))
+            flags.append(
+                (day, s.session, s.track_uri, s.started_at, s.listener, s.flag, s.flag_detail)
+            )
         else:
             by_track[s.track_uri].append(s)
     daily, mix = [], []
     for uri in sorted(by_track.keys() | flagged_by_track.keys()):
-        row, rows = _track_rows(uri, day, by_track.get(uri, []), flagged_by_track[uri], bits)
+        row, rows = _track_rows(uri, day, by_track.get(uri, []), flagged_by_track[uri])
         daily.append(row)
         mix.extend(rows)
     return DayRollup(day, daily, mix, sorted(flags), len(sessions), len(flags))
@@ -154,10 +156,7 @@ def compute_day(path: Path, day: int, upto_id: int, rules: FraudRules) -> DayRol
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         connection.execute("PRAGMA busy_timeout=10000")
-        rows = connection.execute(
-            store.WINDOW_SQL,
-            (day * DAY_MS - MAX_SESSION_MS, (day + 1) * DAY_MS + MAX_SESSION_MS, upto_id),
-        )
+        rows = connection.execute(store.WINDOW_SQL, (*window(day), upto_id))
         sessions = [s for s in build_sessions(rows) if s.started_at // DAY_MS == day]
     finally:
         connection.close()
@@ -217,7 +216,7 @@ async def roll_up(
     rolled, last = await store.high_water(db)
     if last <= rolled:
         return RollupResult()
-    days = await store.dirty_days(db, rolled, last, MAX_SESSION_MS)
+    days = await store.dirty_days(db, rolled, last, DAY_MS + SESSION_TAIL_MS)
     if keep_days is not None:
         first = today(now_ms) - keep_days
         days = [d for d in days if d >= first]

@@ -1,7 +1,15 @@
-"""Reports into sessions: a session is one play of one track (the player's session id and the
-track), its coverage the union of its reports' ranges, its listener, address, client and
-source those of its first report. A session's own reports tell two fraud signals: more
-seconds heard than the time since it began allows, and ranges past the track's end.
+"""Reports into sessions. A session is one play of one track: the reports of one player session
+id and track that follow each other within an hour (a longer silence begins a new session),
+up to six hours past the end of the UTC day it began. Its coverage is the union of its
+reports' ranges; its listener the first account among them (the page's closing beacon is sent
+without one), else the device; its address, client and source those of its first report.
+
+Every rule looks back at most an hour and forward to six hours past the day's end, so a day's
+sessions are decided by the reports from an hour before it to six hours after it, whichever
+day is computed first.
+
+A session's own reports also tell two fraud signals: more seconds heard than the time since
+it began allows, and ranges past the track's end.
 
 Pure: `build_sessions` takes report rows in the order they were stored."""
 
@@ -12,9 +20,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from oms.analytics.coverage import Intervals, heard_seconds, union, unpack
-from oms.analytics.reports import MAX_SESSION_MS
 
-__all__ = ["LENGTH_TOLERANCE_S", "WALL_CLOCK_GRACE_S", "Session", "build_sessions"]
+__all__ = [
+    "LENGTH_TOLERANCE_S",
+    "SESSION_GAP_MS",
+    "SESSION_TAIL_MS",
+    "WALL_CLOCK_GRACE_S",
+    "Session",
+    "build_sessions",
+    "window",
+]
+
+DAY_MS = 86_400_000
+SESSION_GAP_MS = 3_600_000
+SESSION_TAIL_MS = 6 * 3_600_000
 
 # What the first report of a web session may claim before any time has passed: the player
 # reports every ~10 s, a report may be retried; an app or another node reports after the fact.
@@ -40,6 +59,7 @@ class Session:
     length_s: int | None
     coverage: Intervals = ()
     heard: int = 0
+    plays: int = 0  # the rules under which it is a play (bits of oms.analytics.rules)
     flag: str = ""
     flag_detail: str = ""
     _claims: list[tuple[int, Intervals]] = field(default_factory=list, repr=False)
@@ -75,22 +95,29 @@ def _new(row: Sequence[Any]) -> Session:
     )
 
 
+def window(day: int) -> tuple[int, int]:
+    """The reports (received from, until; ms) that decide the sessions begun on `day`."""
+    return day * DAY_MS - SESSION_GAP_MS, (day + 1) * DAY_MS + SESSION_TAIL_MS
+
+
 def build_sessions(rows: Iterable[Sequence[Any]]) -> list[Session]:
     """Sessions from report rows (`store.WINDOW_SQL`'s columns, in stored order), with
     coverage, seconds heard and the session-level fraud flags decided."""
-    found: dict[tuple[str, str], Session] = {}
+    current: dict[tuple[str, str], Session] = {}
+    sessions: list[Session] = []
     for row in rows:
         key = (str(row[1]), str(row[2]))
-        session = found.get(key)
-        if session is None:
-            session = found[key] = _new(row)
         received_at = int(row[0])
-        listener = str(row[4])
-        if received_at - session.started_at > MAX_SESSION_MS:
-            continue  # too late to be part of this play
-        if listener != session.listener and listener.startswith("did:"):
-            continue  # another account cannot add to someone's session
+        session = current.get(key)
+        if session is None or received_at - session.ended_at > SESSION_GAP_MS:
+            session = current[key] = _new(row)
+            sessions.append(session)
+        if received_at >= (session.started_at // DAY_MS + 1) * DAY_MS + SESSION_TAIL_MS:
+            continue  # too long after the day the session began
         session.ended_at = received_at
+        listener = str(row[4])
+        if listener.startswith("did:") and not session.listener.startswith("did:"):
+            session.listener = listener
         session._claims.append((received_at, unpack(row[5])))
         if int(row[6]) > LENGTH_TOLERANCE_S:
             session.set_flag("beyond_length", f"claimed {int(row[6])} s past the track's end")
@@ -98,7 +125,6 @@ def build_sessions(rows: Iterable[Sequence[Any]]) -> list[Session]:
             value = str(row[index])
             if value and (name == "rendition" or not getattr(session, name)):
                 setattr(session, name, value)  # the latest rendition; the first of the rest
-    sessions = list(found.values())
     for session in sessions:
         _cover(session)
     return sessions

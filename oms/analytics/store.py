@@ -124,17 +124,15 @@ async def high_water(db: Database) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def dirty_days(db: Database, after_id: int, upto_id: int, span_ms: int) -> list[int]:
-    """Days a session could have begun on, for the reports after `after_id` up to `upto_id`:
-    each report's own day, and the day `span_ms` earlier (a session crossing midnight)."""
+async def dirty_days(db: Database, after_id: int, upto_id: int, reach_ms: int) -> list[int]:
+    """Days whose sessions the reports after `after_id` up to `upto_id` may belong to: from
+    the day `reach_ms` before each report to the report's own day."""
     rows = await db.fetchall(
-        "SELECT DISTINCT received_at / :day FROM listening_reports"
-        " WHERE id > :after AND id <= :upto"
-        " UNION SELECT DISTINCT (received_at - :span) / :day FROM listening_reports"
-        " WHERE id > :after AND id <= :upto",
-        {"day": DAY_MS, "after": after_id, "upto": upto_id, "span": span_ms},
+        "SELECT DISTINCT (received_at - :reach) / :day, received_at / :day"
+        " FROM listening_reports WHERE id > :after AND id <= :upto",
+        {"day": DAY_MS, "after": after_id, "upto": upto_id, "reach": reach_ms},
     )
-    return sorted(int(row[0]) for row in rows)
+    return sorted({d for row in rows for d in range(int(row[0]), int(row[1]) + 1)})
 
 
 # The columns a rollup reads, in the order oms.analytics.sessions expects them.
@@ -175,8 +173,8 @@ def replace_day(
         mix,
     )
     connection.executemany(
-        "INSERT INTO listening_flags (day, session, track_uri, listener, rule, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO listening_flags (day, session, track_uri, started_at, listener, rule,"
+        " detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
         flags,
     )
     touched.update(row[0] for row in daily)
@@ -261,7 +259,7 @@ async def track_sketches(db: Database, uri: str) -> list[bytes]:
 async def flag_rows(db: Database, first: int, last: int, limit: int) -> list[sqlite3.Row]:
     return await db.fetchall(
         "SELECT day, session, track_uri, listener, rule, detail FROM listening_flags"
-        " WHERE day BETWEEN ? AND ? ORDER BY day DESC, track_uri, session LIMIT ?",
+        " WHERE day BETWEEN ? AND ? ORDER BY day DESC, started_at DESC, session LIMIT ?",
         (first, last, limit),
     )
 

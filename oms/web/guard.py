@@ -23,6 +23,7 @@ Page = Callable[[Request], Awaitable[Response]]
 
 _WHAT = {
     "catalog.publish": "the creator portal is for the collective's artists",
+    "analytics.own": "listening analytics are for the collective's artists",
     "accounts.manage": "managing accounts is for the node's admins",
     "invites.manage": "invite codes are for the node's admins",
     "plans.manage": "plans and quotas are for the node's admins",

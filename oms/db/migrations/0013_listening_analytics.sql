@@ -35,10 +35,11 @@ CREATE TABLE listening_flags (
     day       INTEGER NOT NULL,              -- UTC day number (days since 1970-01-01) it began
     session   TEXT NOT NULL,
     track_uri TEXT NOT NULL,
+    started_at INTEGER NOT NULL,             -- ms, its first report
     listener  TEXT NOT NULL,
     rule      TEXT NOT NULL,
     detail    TEXT NOT NULL,
-    PRIMARY KEY (day, session, track_uri)
+    PRIMARY KEY (day, session, track_uri, started_at)
 ) STRICT, WITHOUT ROWID;
 
 -- Per track per day, over the day's unflagged sessions (flagged ones only in `flagged`).
