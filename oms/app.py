@@ -111,6 +111,11 @@ def routes() -> list[BaseRoute]:
             "/account/delete", guarded("account.own", data_rights.delete_account), methods=["POST"]
         ),
         Route(
+            "/account/listening/delete",
+            guarded("account.own", data_rights.delete_listening),
+            methods=["POST"],
+        ),
+        Route(
             "/account/security",
             guarded("account.own", second_factor.security_page),
             methods=["GET"],

@@ -201,6 +201,7 @@ WEB_CALLS: dict[tuple[str, str], Sample] = {
     ),
     ("GET", "/account/data"): _get("/account/data"),
     ("POST", "/account/export"): _form("/account/export", fresh=True),
+    ("POST", "/account/listening/delete"): _form("/account/listening/delete", fresh=True),
     ("POST", "/account/delete"): _form(
         "/account/delete", fresh=True, handle="not-the-handle", password=PASSWORD
     ),

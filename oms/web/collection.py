@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import Response
 
+from oms.analytics.privacy import history as listening_history
 from oms.context import AppContext
 from oms.errors import NotFound, OmsError
 from oms.library import catalog
@@ -21,6 +22,9 @@ from oms.web.render import page
 from oms.web.shelf import Shelf, TrackItem, actor_did, field, record_uri
 
 __all__ = ["PLAYLIST", "PlaylistSummary", "library_page", "playlist_page"]
+
+# Tracks the library's "Recently played" lists.
+_HISTORY_SHOWN = 25
 
 PLAYLIST = "fm.oms.playlist"
 
@@ -57,6 +61,7 @@ async def library_page(request: Request) -> Response:
     liked: list[TrackItem] = []
     playlists: list[PlaylistSummary] = []
     followed = []
+    played: list[TrackItem] = []
     if viewer is not None:
         if context.catalog_indexer is not None:
             # Read your writes: a like given a moment ago shows (a busy indexer delays the
@@ -66,6 +71,7 @@ async def library_page(request: Request) -> Response:
         playlists = await _playlists(context, viewer)
         follows = list(await followed_artists(context, viewer))
         followed = await shelf.artists(await catalog.get_artists(context.db, follows))
+        played = await _recently_played(shelf, viewer.did)
     response = await page(
         request,
         "listen/library.html",
@@ -73,10 +79,20 @@ async def library_page(request: Request) -> Response:
         liked=liked,
         playlists=playlists,
         followed=followed,
+        played=played,
     )
     # The page is personal: never kept by shared caches.
     response.headers["Cache-Control"] = "private, no-cache"
     return response
+
+
+async def _recently_played(shelf: Shelf, did: str) -> list[TrackItem]:
+    """The account's listening history as the node recorded it (each track once, at its
+    latest play), the tracks the catalog still holds."""
+    entries = await listening_history(shelf.context.db, did, limit=_HISTORY_SHOWN * 4)
+    uris = list(dict.fromkeys(e.track_uri for e in entries))[:_HISTORY_SHOWN]
+    views = {t.uri: t for t in await get_tracks(shelf.context.db, uris)}
+    return await shelf.tracks([views[uri] for uri in uris if uri in views])
 
 
 def _track_refs(items: object) -> list[str]:

@@ -27,6 +27,7 @@ from typing import IO, Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from oms.analytics.privacy import export_listening, forget_listener
 from oms.context import AppContext
 from oms.errors import OmsError, RateLimitExceeded, Unavailable
 from oms.pds import sessions
@@ -36,7 +37,7 @@ from oms.pds.web_sessions import WebSession, list_sessions
 from oms.web.render import page, problem_text, with_retry_after
 from oms.web.session import check_csrf, clear_session_cookie, client_address, member
 
-__all__ = ["EXPORT_FILES", "data_page", "delete_account", "export_archive"]
+__all__ = ["EXPORT_FILES", "data_page", "delete_account", "delete_listening", "export_archive"]
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,9 @@ EXPORT_FILES: tuple[tuple[str, str], ...] = (
     ),
     (
         "listening.json",
-        "your listening history: an empty list, since this node keeps no listening history "
-        "for this account yet.",
+        "your listening: every report your players sent while you were signed in (which "
+        "seconds of which track, when, from which client and page, and the country your "
+        "player's time zone implies), most recent first, for as long as the node keeps them.",
     ),
     (
         "statements.json",
@@ -94,7 +96,12 @@ def _iso(ms: int) -> str:
 
 
 async def _data_page(
-    request: Request, session: WebSession, status: int = 200, *, problem: str | None = None
+    request: Request,
+    session: WebSession,
+    status: int = 200,
+    *,
+    problem: str | None = None,
+    notice: str | None = None,
 ) -> Response:
     context = _context(request)
     account = await get_account(context.db, session.did)
@@ -110,6 +117,9 @@ async def _data_page(
         blob_mb=round(sum(blob.size for _, blob in blobs) / _MB, 1),
         files=EXPORT_FILES,
         problem=problem,
+        notice=notice,
+        listening_reports=len(await export_listening(context.db, session.did)),
+        raw_days=int(context.settings["analytics.raw_days"]),
     )
 
 
@@ -126,6 +136,7 @@ class _Contents:
     blobs: list[tuple[str, StoredBlob]]
     document: dict[str, Any]
     readme: str
+    listening: list[dict[str, Any]]
 
 
 async def _contents(context: AppContext, session: WebSession) -> _Contents:
@@ -172,7 +183,8 @@ async def _contents(context: AppContext, session: WebSession) -> _Contents:
             "",
         ]
     )
-    return _Contents(account, blobs, document, readme)
+    listening = await export_listening(db, session.did)
+    return _Contents(account, blobs, document, readme, listening)
 
 
 class _Archive:
@@ -250,7 +262,8 @@ async def _build(context: AppContext, contents: _Contents, path: Path) -> None:
         await asyncio.to_thread(archive.add_text, "README.txt", contents.readme)
         document = json.dumps(contents.document, indent=2, ensure_ascii=False) + "\n"
         await asyncio.to_thread(archive.add_text, "account.json", document)
-        await asyncio.to_thread(archive.add_text, "listening.json", "[]\n")
+        listening = json.dumps(contents.listening, indent=1, ensure_ascii=False) + "\n"
+        await asyncio.to_thread(archive.add_text, "listening.json", listening)
         await asyncio.to_thread(archive.add_text, "statements.json", "[]\n")
         await asyncio.to_thread(archive.open_entry, "repo.car")
         async for chunk in context.repos.export_car(contents.account.did):
@@ -339,6 +352,22 @@ async def export_archive(request: Request) -> Response:
 # --- deletion --------------------------------------------------------------------------------
 
 
+async def delete_listening(request: Request) -> Response:
+    """Delete the signed-in listener's listening (raw reports and the fraud rules' notes on
+    them); the days it touched are counted again without it."""
+    context = _context(request)
+    session = await member(request)
+    check_csrf(session, await request.form())
+    days = await forget_listener(context.db, session.did, rules=context.fraud_rules)
+    notice = (
+        f"Your listening is deleted; {days} {'day was' if days == 1 else 'days were'} counted "
+        "again without it."
+        if days
+        else "This node kept no listening of yours."
+    )
+    return await _data_page(request, session, notice=notice)
+
+
 async def delete_account(request: Request) -> Response:
     """Delete the signed-in account, given its handle typed out and its password; then the
     browser is signed out and told what went."""
@@ -364,6 +393,8 @@ async def delete_account(request: Request) -> Response:
     except OmsError as e:
         response = await _data_page(request, session, e.status, problem=problem_text(e))
         return with_retry_after(response, e)
+    # Their listening goes with them (the figures are recounted without it).
+    await forget_listener(context.db, session.did, rules=context.fraud_rules)
     if context.catalog_indexer is not None:
         # So that the catalog this browser sees next no longer lists the account's music
         # (two seconds at most; the indexer gets there regardless).

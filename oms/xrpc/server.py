@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from oms.analytics.privacy import forget_listener
 from oms.audit import Actor
 from oms.errors import InvalidRequest, OmsError
 from oms.pds import accounts, identity, sessions
@@ -258,3 +259,5 @@ async def delete_account(call: XrpcCall) -> None:
         token=body["token"],
         address=client_address(call),
     )
+    # Their listening goes with them (the figures are recounted without it).
+    await forget_listener(call.context.db, body["did"], rules=call.context.fraud_rules)

@@ -142,7 +142,7 @@ def test_the_archive_holds_the_repository_blobs_and_account(
     readme = archive.read("README.txt").decode()
     for name in ("repo.car", "blobs/<cid>", "account.json", "listening.json", "statements.json"):
         assert f"\n{name} " in readme
-    assert "keeps no listening history for this account yet" in readme
+    assert "every report your players sent while you were signed in" in readme
     assert "keeps no royalty statements for this account yet" in readme
     assert not any((data_dir / "tmp").iterdir())  # nothing of the archive stays on disk
 

@@ -6,6 +6,7 @@ import "./offline/index.js";
 import "./search.js";
 import "./collection.js";
 import "./lyrics.js";
+import "./history.js";
 import { announceFirstPage } from "./nav.js";
 
 announceFirstPage();
