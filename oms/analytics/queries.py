@@ -101,13 +101,20 @@ def _span(period: Period) -> tuple[int, int]:
     return _day_number(period.since), _day_number(period.until)
 
 
+def _listeners(rows: Sequence[sqlite3.Row]) -> int:
+    """Distinct listeners across rows: exact for one track's day, else from the sketches."""
+    if len(rows) <= 1:
+        return int(rows[0]["listeners"]) if rows else 0
+    return estimate(merge(bytes(r["listener_sketch"]) for r in rows))
+
+
 def _summary(rows: Sequence[sqlite3.Row]) -> Summary:
     def total(column: str) -> int:
         return sum(int(r[column]) for r in rows)
 
     return Summary(
         sessions=total("sessions"),
-        listeners=estimate(merge(bytes(r["listener_sketch"]) for r in rows)) if rows else 0,
+        listeners=_listeners(rows),
         seconds=total("seconds"),
         plays=PlayCounts(total("plays_oms"), total("plays_lastfm"), total("plays_teal")),
         completions=total("completions"),
@@ -125,9 +132,7 @@ def _days(rows: Sequence[sqlite3.Row], period: Period) -> tuple[DayFigures, ...]
     out = []
     for day in period.days():
         found = by_day.get(_day_number(day), [])
-        listeners = int(found[0]["listeners"]) if len(found) == 1 else 0
-        if len(found) > 1:
-            listeners = estimate(merge(bytes(r["listener_sketch"]) for r in found))
+        listeners = _listeners(found)
         out.append(
             DayFigures(
                 day=day,

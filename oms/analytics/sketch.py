@@ -1,9 +1,10 @@
 """Distinct listeners over any period without keeping who they were: a HyperLogLog sketch of
-each track's listeners per day (1,024 one-byte registers), merged across days and tracks.
+each track's listeners per day (1,024 registers), merged across days and tracks.
 
-Up to a few hundred listeners the estimate is nearly exact (linear counting); beyond, its
-typical error is about 3%. A sketch holds no listener id, only the maxima of hash bits, so it
-may outlive the raw sessions it came from."""
+For a few dozen listeners the estimate is exact; beyond, its typical error is about 3%
+(the rollups keep each track's exact daily count beside it). A sketch holds no listener id, only the maxima of
+hash bits, so it may outlive the raw reports it came from. Stored sparse (two bytes per
+register in use) until half the registers are in use, so a track heard by few costs little."""
 
 from __future__ import annotations
 
@@ -17,11 +18,32 @@ _BITS = 10
 REGISTERS = 1 << _BITS
 _ALPHA = 0.7213 / (1 + 1.079 / REGISTERS)
 _KEY = b"oms.analytics.listeners"
+_SPARSE = b"s"
 
 
 def _hash(listener: str) -> int:
     digest = hashlib.blake2b(listener.encode(), digest_size=8, key=_KEY).digest()
     return int.from_bytes(digest, "big")
+
+
+def _encode(registers: bytearray) -> bytes:
+    used = [(i, r) for i, r in enumerate(registers) if r]
+    if len(used) * 2 >= REGISTERS:
+        return bytes(registers)
+    return _SPARSE + b"".join(((r << _BITS) | i).to_bytes(2, "big") for i, r in used)
+
+
+def _decode(stored: bytes) -> bytearray | None:
+    """The registers of a stored sketch; None for anything that is not one."""
+    if len(stored) == REGISTERS:
+        return bytearray(stored)
+    if not stored.startswith(_SPARSE) or len(stored) % 2 != 1:
+        return None
+    registers = bytearray(REGISTERS)
+    for at in range(1, len(stored), 2):
+        value = int.from_bytes(stored[at : at + 2], "big")
+        registers[value & (REGISTERS - 1)] = value >> _BITS
+    return registers
 
 
 def sketch(listeners: Iterable[str]) -> bytes:
@@ -33,19 +55,21 @@ def sketch(listeners: Iterable[str]) -> bytes:
         rank = (64 - _BITS) - rest.bit_length() + 1
         if rank > registers[index]:
             registers[index] = rank
-    return bytes(registers)
+    return _encode(registers)
 
 
 def merge(sketches: Iterable[bytes]) -> bytes:
     merged = bytes(REGISTERS)
-    for one in sketches:
-        if len(one) == REGISTERS:  # anything else is not a sketch of this kind: left out
-            merged = bytes(map(max, merged, one))
-    return merged
+    for stored in sketches:
+        registers = _decode(stored)
+        if registers is not None:  # a damaged row is left out
+            merged = bytes(map(max, merged, registers))
+    return _encode(bytearray(merged))
 
 
-def estimate(registers: bytes) -> int:
-    if len(registers) != REGISTERS:
+def estimate(stored: bytes) -> int:
+    registers = _decode(stored)
+    if registers is None:
         return 0
     zeros = registers.count(0)
     if zeros == REGISTERS:
