@@ -1,5 +1,3 @@
-"""Listening: reported ranges to sessions, per-second coverage and rollups, with fraud flags kept
-apart from plays.
-
-Arrives with the analytics issue.
-"""
+"""Listening: players' reports into the raw log (`recorder`), sessions, plays under named
+rules and fraud flags kept apart from plays (`rollups`), and what creators, admins and
+listeners read back (`queries`, `privacy`)."""
