@@ -4,6 +4,7 @@
 import { clock } from "./clock.js";
 import { Listening } from "./listening.js";
 import { Player } from "./player.js";
+import { Reporter } from "./reporter.js";
 import { artistNames } from "./credits.js";
 import { loadHls } from "./engine.js";
 
@@ -13,7 +14,7 @@ function start(root) {
   const tracks = elements.map((element) => JSON.parse(element.dataset.track));
   if (!tracks.length) return;
   const player = new Player($("player-audio"), { persist: false, radio: false });
-  const listening = new Listening(player, { client: "embed" });
+  new Listening(player, { client: "embed", reporter: new Reporter() });
   const playButton = $("player-play");
   const seek = $("player-seek");
   const elapsed = $("player-elapsed");
@@ -81,8 +82,6 @@ function start(root) {
     seek: (seconds) => player.seek(seconds),
     position: () => player.position(),
     on: (event, fn) => player.on(event, fn),
-    setReporter: (fn) => listening.setReporter(fn),
-    takeReport: () => listening.takeReport(),
   };
 }
 

@@ -12,6 +12,7 @@ import { Player } from "./player.js";
 import { watchForPreload } from "./preload.js";
 import { mountQualityMenu } from "./quality-menu.js";
 import { mountQueuePanel } from "./queue-panel.js";
+import { Reporter } from "./reporter.js";
 import { connectMediaSession } from "./session.js";
 import { mountShortcuts } from "./shortcuts.js";
 
@@ -28,7 +29,7 @@ function announcer() {
 function start(root) {
   const $ = (id) => root.querySelector(`#${id}`);
   const player = new Player($("player-audio"));
-  const listening = new Listening(player, { client: "web" });
+  new Listening(player, { client: "web", reporter: new Reporter() });
   const normalizer = new Normalizer(player);
   const announce = announcer();
   const help = $("player-help");
@@ -71,8 +72,6 @@ function start(root) {
     previous: () => player.previous(),
     seek: (seconds) => player.seek(seconds),
     position: () => player.position(),
-    setReporter: (fn) => listening.setReporter(fn),
-    takeReport: () => listening.takeReport(),
   };
 }
 

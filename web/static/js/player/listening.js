@@ -1,7 +1,7 @@
 // What was actually heard: ranges of media time while audio played (seeks and stalls are never
 // counted), a log of state changes, and the rendition, per listening session (one play of a
-// track). Reports take the shape of fm.oms.analytics.reportListening's input; nothing is sent
-// until a reporter is set. Also appends heard tracks to localStorage `oms.history`.
+// track). Reports take the shape of fm.oms.analytics.reportListening's input and go to the
+// reporter (reporter.js). Also appends heard tracks to localStorage `oms.history`.
 
 const HISTORY_KEY = "oms.history";
 const HISTORY_LIMIT = 200;
@@ -9,12 +9,33 @@ const HEARD_FOR_HISTORY_S = 30;
 const REPORT_EVERY_MS = 10_000;
 // timeupdate fires every ~250 ms; a bigger jump without a seek means time was skipped.
 const MAX_STEP_S = 1.5;
+// The lexicon's limit on a report's ranges and events; a report never comes near it unless
+// something loops, and then the oldest events are the least useful.
+const MAX_ITEMS = 256;
+// Only these are renditions to the node; "native" (Safari's own HLS) tells nothing.
+const RENDITIONS = new Set(["aac64", "aac128", "aac256", "flac"]);
+const PAGE_KINDS = [
+  [/^\/$/, "home"],
+  [/^\/search$/, "search"],
+  [/^\/artist\//, "artist"],
+  [/^\/release\//, "release"],
+  [/^\/track\//, "track"],
+  [/^\/playlist\//, "playlist"],
+  [/^\/library$/, "library"],
+  [/^\/embed\//, "embed"],
+];
 
 function newSessionId() {
   if (crypto.randomUUID) return crypto.randomUUID();
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
     b.toString(16).padStart(2, "0"),
   ).join("");
+}
+
+// The kind of page at `pathname`, as context.page names it.
+function pageKind(pathname = location.pathname) {
+  const found = PAGE_KINDS.find(([pattern]) => pattern.test(pathname));
+  return found ? found[1] : "other";
 }
 
 // Sorted, overlapping or touching ranges joined.
@@ -29,38 +50,43 @@ export function mergeRanges(ranges) {
   return merged;
 }
 
-const seconds = (value) => Math.round(value * 1000) / 1000;
+// The lexicon has no floats: media time goes out as whole milliseconds.
+const ms = (seconds) => Math.max(Math.round(seconds * 1000), 0);
 
 export class Listening {
-  constructor(player, { client = "web" } = {}) {
+  // `reporter`: {send(report), sendWhileLeaving(report)}; without one nothing is reported.
+  constructor(player, { client = "web", reporter = null } = {}) {
     this.player = player;
     this.audio = player.audio;
     this.client = client;
-    this.reporter = null;
+    this.reporter = reporter;
     this.session = null;
     const on = (type, fn) => this.audio.addEventListener(type, fn);
 
-    on("play", () => this.log("play"));
+    on("play", () => {
+      // Played again once it ended (from the start, or after seeking back): a new listen.
+      if (this.session && this.session.ended) this.begin(this.session.track, this.session.entry);
+      if (!this.session) return;
+      this.session.played = true;
+      this.session.page ??= this.pageOf(this.session.entry);
+      this.log("play");
+    });
     on("playing", () => this.open());
     on("timeupdate", () => this.extend());
     on("waiting", () => this.close());
     on("pause", () => {
       this.close();
-      if (!this.audio.ended) this.log("pause");
+      if (!this.audio.ended && this.listened) this.log("pause");
       this.report();
     });
     on("seeking", () => {
       this.close();
-      this.log("seek");
+      // Placing a track before it plays, or rewinding one that ended, is not a seek within
+      // a listen.
+      if (this.listened && !this.session.ended) this.log("seek");
     });
     on("seeked", () => {
       if (!this.audio.paused) this.open();
-      this.report();
-    });
-    on("ended", () => {
-      this.close();
-      this.log("ended");
-      this.remember();
       this.report();
     });
     on("error", () => {
@@ -68,40 +94,77 @@ export class Listening {
       this.log("error");
       this.report();
     });
-    player.on("trackchange", ({ track }) => this.begin(track));
-    addEventListener("pagehide", () => {
-      this.close();
-      this.report();
+    // The player moves to the next track (or replays this one) from its own "ended" listener
+    // on the element. A capturing listener on the document runs before any on the element, so
+    // the end is logged in this session before the next one begins.
+    document.addEventListener(
+      "ended",
+      (event) => {
+        if (event.target === this.audio) this.end();
+      },
+      true,
+    );
+    player.on("trackchange", ({ track, entry }) => this.begin(track, entry));
+    player.on("queuechange", () => this.markQueued());
+    // A page that is hidden may be closed without another word: what was heard goes now.
+    addEventListener("pagehide", () => this.report({ leaving: true }));
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "hidden") this.report({ leaving: true });
     });
     setInterval(() => {
       if (this.player.playing) this.report();
     }, REPORT_EVERY_MS);
   }
 
-  // `fn(report)` receives each report; the analytics endpoint will be called from there.
-  setReporter(fn) {
-    this.reporter = fn;
+  // Entries remember the kind of page they were queued from, so a track that plays on after
+  // the listener moved elsewhere still counts for the page that started it.
+  markQueued() {
+    for (const entry of this.player.queue.entries) {
+      if (!entry.from) entry.from = entry.radio ? "radio" : this.pageOf(null);
+    }
+  }
+
+  pageOf(entry) {
+    if (this.client === "embed") return "embed";
+    return (entry && entry.from) || pageKind();
   }
 
   // A new session for `track`: whatever the last one heard is reported first.
-  begin(track) {
+  begin(track, entry = null) {
     this.close();
     this.report();
     this.session = track && {
       id: newSessionId(),
       track,
+      entry,
+      page: null, // set by the first play: a track shown ready may be started elsewhere
       ranges: [], // heard since the last report
       heard: [], // heard in the whole session, for the history
       events: [],
       open: null,
+      played: false,
+      ended: false,
       remembered: false,
     };
+  }
+
+  get listened() {
+    return Boolean(this.session && this.session.played);
+  }
+
+  end() {
+    if (!this.session || this.session.ended) return;
+    this.close();
+    this.log("ended");
+    this.session.ended = true;
+    this.remember();
+    this.report();
   }
 
   log(kind) {
     if (!this.session) return;
     const at = new Date().toISOString();
-    this.session.events.push({ kind, at, position: seconds(this.audio.currentTime) });
+    this.session.events.push({ kind, at, position: this.audio.currentTime });
   }
 
   open() {
@@ -144,7 +207,9 @@ export class Listening {
 
   get pending() {
     const session = this.session;
-    return Boolean(session && (session.ranges.length || session.events.length || session.open));
+    if (!session) return false;
+    const hearing = session.open && session.open[1] > session.open[0];
+    return Boolean(session.ranges.length || session.events.length || hearing);
   }
 
   // What was heard since the last report, and the state changes since then.
@@ -155,14 +220,21 @@ export class Listening {
     const open = session.open;
     this.close();
     if (open) session.open = [open[1], open[1]];
+    const rendition = this.player.rendition();
     const report = {
       sessionId: session.id,
       track: { uri: session.track.uri, cid: session.track.cid },
-      ranges: session.ranges.map(([start, end]) => [seconds(start), seconds(end)]),
-      position: seconds(this.audio.currentTime),
-      events: session.events,
-      rendition: this.player.rendition() || undefined,
+      ranges: session.ranges
+        .map(([start, end]) => ({ startMs: ms(start), endMs: ms(end) }))
+        .filter(({ startMs, endMs }) => endMs > startMs)
+        .slice(0, MAX_ITEMS),
+      positionMs: ms(this.audio.currentTime),
+      events: session.events
+        .slice(-MAX_ITEMS)
+        .map(({ kind, at, position }) => ({ kind, at, positionMs: ms(position) })),
+      rendition: RENDITIONS.has(rendition) ? rendition : undefined,
       client: this.client,
+      context: { page: session.page || this.pageOf(session.entry) },
       sentAt: new Date().toISOString(),
     };
     session.ranges = [];
@@ -170,8 +242,12 @@ export class Listening {
     return report;
   }
 
-  report() {
-    if (this.reporter && this.pending) this.reporter(this.takeReport());
+  // `leaving`: the page may be gone before a normal request would be answered.
+  report({ leaving = false } = {}) {
+    if (!this.reporter || !this.pending) return;
+    const report = this.takeReport();
+    if (leaving) this.reporter.sendWhileLeaving(report);
+    else this.reporter.send(report);
   }
 
   // Into the listening history once a track was heard for 30 s or to its end.

@@ -6,7 +6,12 @@ export const PREFERENCES = ["auto", "64", "128", "256", "lossless"];
 const RENDITION_OF = { 64: "aac64", 128: "aac128", 256: "aac256", lossless: "flac" };
 
 export function storedPreference() {
-  const value = localStorage.getItem(QUALITY_KEY);
+  let value = null;
+  try {
+    value = localStorage.getItem(QUALITY_KEY);
+  } catch {
+    // storage blocked (a third-party frame): automatic quality
+  }
   return PREFERENCES.includes(value) ? value : "auto";
 }
 
