@@ -2,6 +2,9 @@
 // session's CSRF token (from the page's <meta name="csrf-token">) proves the call is ours.
 
 const csrfToken = document.querySelector('meta[name="csrf-token"]')?.content ?? "";
+// Only a signed-in page has a token; without one the call is anonymous (an empty header with
+// a leftover session cookie would be refused as a bad token instead).
+const csrfHeaders = csrfToken ? { "X-CSRF-Token": csrfToken } : {};
 
 export class XrpcError extends Error {
   constructor(status, body) {
@@ -29,7 +32,7 @@ export async function query(nsid, params = {}) {
     if (value !== undefined && value !== null) search.append(key, String(value));
   }
   const response = await fetch(`/xrpc/${nsid}?${search}`, {
-    headers: { "X-CSRF-Token": csrfToken },
+    headers: csrfHeaders,
     credentials: "same-origin",
   });
   return answer(response);
@@ -38,7 +41,7 @@ export async function query(nsid, params = {}) {
 export async function procedure(nsid, input) {
   const response = await fetch(`/xrpc/${nsid}`, {
     method: "POST",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken },
+    headers: { "Content-Type": "application/json", ...csrfHeaders },
     credentials: "same-origin",
     body: JSON.stringify(input),
   });
@@ -51,7 +54,7 @@ export function uploadBlob(file, onProgress = () => {}) {
     const request = new XMLHttpRequest();
     request.open("POST", "/xrpc/com.atproto.repo.uploadBlob");
     request.setRequestHeader("Content-Type", file.type || "application/octet-stream");
-    request.setRequestHeader("X-CSRF-Token", csrfToken);
+    if (csrfToken) request.setRequestHeader("X-CSRF-Token", csrfToken);
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
