@@ -1,10 +1,11 @@
 """Distinct listeners over any period without keeping who they were: a HyperLogLog sketch of
 each track's listeners per day (1,024 registers), merged across days and tracks.
 
-For a few dozen listeners the estimate is exact; beyond, its typical error is about 3%
-(the rollups keep each track's exact daily count beside it). A sketch holds no listener id, only the maxima of
-hash bits, so it may outlive the raw reports it came from. Stored sparse (two bytes per
-register in use) until half the registers are in use, so a track heard by few costs little."""
+For a few dozen listeners the estimate is exact; beyond, its typical error is about 3% (the
+rollups keep each track's exact daily count beside it). A sketch holds no listener id, only
+the maxima of hash bits, so it may outlive the raw reports it came from. Stored sparse (two
+bytes per register in use) until half the registers are in use, so a track heard by few
+costs little."""
 
 from __future__ import annotations
 
