@@ -3,7 +3,6 @@ forgetting: raw reports older than the configured window are deleted, the rollup
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +10,17 @@ from typing import Any
 from oms.analytics import store
 from oms.analytics.coverage import heard_seconds, union, unpack
 from oms.analytics.fraud import DEFAULT_RULES, FraudRules
-from oms.analytics.rollups import RECENT_DAYS, figures, recompute, today
+from oms.analytics.rollups import RECENT_DAYS, recompute, refresh_figures, today
 from oms.db.database import Database
-from oms.library.discovery import write_play_figures
 
-__all__ = ["HistoryEntry", "export_listening", "forget_listener", "history", "purge"]
+__all__ = [
+    "HistoryEntry",
+    "export_listening",
+    "forget_listener",
+    "history",
+    "purge",
+    "report_count",
+]
 
 _HISTORY_DAYS = 90
 _HISTORY_SCAN = 2_000
@@ -79,6 +84,11 @@ async def export_listening(db: Database, listener: str) -> list[dict[str, Any]]:
     ]
 
 
+async def report_count(db: Database, listener: str) -> int:
+    """How many raw reports the node keeps of `listener`."""
+    return await store.listener_report_count(db, listener)
+
+
 async def forget_listener(db: Database, listener: str, *, rules: FraudRules = DEFAULT_RULES) -> int:
     """Delete `listener`'s raw listening and roll the days it touched up again without it.
     The number of days recomputed."""
@@ -93,12 +103,10 @@ async def purge(db: Database, *, keep_days: int, now_ms: int | None = None) -> i
     "last 30 days" plays up to date (days leave that window even without new listening).
     The number of reports deleted."""
     now_day = today(now_ms)
-
-    def work(connection: sqlite3.Connection) -> int:
-        deleted = store.purge_before(connection, now_day - keep_days)
-        heard = store.tracks_heard_since(connection, now_day - RECENT_DAYS - 1)
-        write_play_figures(connection, figures(connection, heard, now_day))
-        return deleted
-
     async with db.transaction() as tx:
-        return await tx.run(work)
+        deleted = await tx.run(
+            lambda connection: store.purge_before(connection, now_day - keep_days)
+        )
+    heard = await store.tracks_heard_since(db, now_day - RECENT_DAYS - 1)
+    await refresh_figures(db, heard, now_ms=now_ms)
+    return deleted

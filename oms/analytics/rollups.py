@@ -33,9 +33,9 @@ __all__ = [
     "DayRollup",
     "RollupResult",
     "compute_day",
-    "figures",
     "plays_by_age",
     "recompute",
+    "refresh_figures",
     "roll_up",
     "summarize",
     "today",
@@ -163,14 +163,35 @@ def compute_day(path: Path, day: int, upto_id: int, rules: FraudRules) -> DayRol
     return summarize(day, sessions, rules)
 
 
-def figures(connection: sqlite3.Connection, uris: Sequence[str], now_day: int) -> list[PlayFigures]:
-    """The public figures of `uris` from their daily rollups (inside a write transaction)."""
+def _figures(rows: Sequence[sqlite3.Row], uris: Iterable[str], since_day: int) -> list[PlayFigures]:
+    plays: Counter[str] = Counter()
+    recent: Counter[str] = Counter()
+    sketches: dict[str, list[bytes]] = defaultdict(list)
+    for row in rows:
+        uri = row["track_uri"]
+        plays[uri] += int(row["plays_oms"])
+        if int(row["day"]) >= since_day:
+            recent[uri] += int(row["plays_oms"])
+        sketches[uri].append(bytes(row["listener_sketch"]))
+    # A track whose rollups are all gone (its listening deleted) goes back to zero.
     return [
-        PlayFigures(uri, total, recent, estimate(merge(sketches)))
-        for uri, total, recent, sketches in store.track_totals(
-            connection, uris, now_day - RECENT_DAYS + 1
-        )
+        PlayFigures(uri, plays[uri], recent[uri], estimate(merge(sketches[uri])))
+        for uri in sorted(set(uris))
     ]
+
+
+async def refresh_figures(db: Database, uris: Iterable[str], *, now_ms: int | None = None) -> int:
+    """Store the public figures of `uris` (plays, last 30 days' plays, listeners) from their
+    daily rollups: read once, merged off the event loop, written in one transaction."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return 0
+    rows = await store.daily_totals(db, wanted)
+    since = today(now_ms) - RECENT_DAYS + 1
+    found = await asyncio.to_thread(_figures, rows, wanted, since)
+    async with db.transaction() as tx:
+        await tx.run(lambda connection: write_play_figures(connection, found))
+    return len(found)
 
 
 async def recompute(
@@ -181,26 +202,24 @@ async def recompute(
     rules: FraudRules = DEFAULT_RULES,
     now_ms: int | None = None,
 ) -> RollupResult:
-    """Compute `days` again from their raw reports (up to report `upto_id`; all when None)
-    and store them with the tracks' public figures, a day per transaction."""
+    """Compute `days` again from their raw reports (up to report `upto_id`; all when None),
+    a day per transaction, then the public figures of the tracks they touched, once."""
     if upto_id is None:
         upto_id = (await store.high_water(db))[1]
-    now_day = today(now_ms)
     total = RollupResult()
+    touched: set[str] = set()
     for day in sorted(set(days)):
         rollup = await asyncio.to_thread(compute_day, db.path, day, upto_id, rules)
 
-        def write(connection: sqlite3.Connection, rollup: DayRollup = rollup) -> None:
-            touched = store.replace_day(
-                connection, rollup.day, rollup.daily, rollup.mix, rollup.flags
-            )
-            write_play_figures(connection, figures(connection, touched, now_day))
+        def write(connection: sqlite3.Connection, rollup: DayRollup = rollup) -> list[str]:
+            return store.replace_day(connection, rollup.day, rollup.daily, rollup.mix, rollup.flags)
 
         async with db.transaction() as tx:
-            await tx.run(write)
+            touched.update(await tx.run(write))
         total = RollupResult(
             total.days + 1, total.sessions + rollup.sessions, total.flagged + rollup.flagged
         )
+    await refresh_figures(db, touched, now_ms=now_ms)
     return total
 
 

@@ -18,11 +18,13 @@ __all__ = [
     "WINDOW_SQL",
     "append",
     "daily_rows",
+    "daily_totals",
     "dirty_days",
     "flag_counts",
     "flag_rows",
     "forget_listener",
     "high_water",
+    "listener_report_count",
     "listener_reports",
     "mix_rows",
     "plays_by_day",
@@ -32,11 +34,12 @@ __all__ = [
     "salt_for",
     "set_rolled_up_to",
     "track_sketches",
-    "track_totals",
     "tracks_heard_since",
 ]
 
 DAY_MS = 86_400_000
+# Values per IN list, well under SQLite's limit on bound parameters.
+_IN_CHUNK = 500
 
 REPORT_COLUMNS = (
     "received_at",
@@ -188,20 +191,16 @@ def set_rolled_up_to(connection: sqlite3.Connection, report_id: int) -> None:
     )
 
 
-def track_totals(
-    connection: sqlite3.Connection, uris: Sequence[str], since_day: int
-) -> list[tuple[str, int, int, list[bytes]]]:
-    """(track, plays all time, plays since `since_day`, the daily listener sketches)."""
-    out = []
-    for uri in uris:
-        rows = connection.execute(
-            "SELECT day, plays_oms, listener_sketch FROM listening_daily WHERE track_uri = ?",
-            (uri,),
-        ).fetchall()
-        total = sum(int(r[1]) for r in rows)
-        recent = sum(int(r[1]) for r in rows if int(r[0]) >= since_day)
-        out.append((uri, total, recent, [bytes(r[2]) for r in rows]))
-    return out
+async def daily_totals(db: Database, uris: Sequence[str]) -> list[sqlite3.Row]:
+    """(track_uri, day, plays_oms, listener_sketch) of every daily rollup of `uris`."""
+    rows: list[sqlite3.Row] = []
+    for at in range(0, len(uris), _IN_CHUNK):
+        rows += await db.fetchall_in(
+            "SELECT track_uri, day, plays_oms, listener_sketch FROM listening_daily"
+            " WHERE track_uri",
+            uris[at : at + _IN_CHUNK],
+        )
+    return rows
 
 
 # --- queries -------------------------------------------------------------------------------
@@ -296,6 +295,12 @@ async def listener_reports(
     )
 
 
+async def listener_report_count(db: Database, listener: str) -> int:
+    return int(
+        await db.fetchval("SELECT count(*) FROM listening_reports WHERE listener = ?", (listener,))
+    )
+
+
 def forget_listener(connection: sqlite3.Connection, listener: str) -> list[int]:
     """Delete a listener's reports and the fraud decisions about them; the days they touched
     (whose rollups must be computed again without them)."""
@@ -334,10 +339,8 @@ async def plays_by_day(db: Database, first: int) -> list[sqlite3.Row]:
     )
 
 
-def tracks_heard_since(connection: sqlite3.Connection, first: int) -> list[str]:
-    return [
-        str(row[0])
-        for row in connection.execute(
-            "SELECT DISTINCT track_uri FROM listening_daily WHERE day >= ?", (first,)
-        ).fetchall()
-    ]
+async def tracks_heard_since(db: Database, first: int) -> list[str]:
+    rows = await db.fetchall(
+        "SELECT DISTINCT track_uri FROM listening_daily WHERE day >= ?", (first,)
+    )
+    return [str(row[0]) for row in rows]

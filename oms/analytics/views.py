@@ -27,10 +27,16 @@ __all__ = [
     "TopTrack",
     "TrackStats",
     "permille",
+    "rate",
 ]
 
 # The dimensions of a mix, in the order the dashboard shows them.
 MIX_DIMENSIONS = ("source", "referrer", "client", "rendition", "country")
+
+
+def rate(part: int, whole: int) -> float:
+    """`part` as a share of `whole` (0 when there is no whole)."""
+    return part / whole if whole else 0.0
 
 
 def permille(fraction: float) -> int:
@@ -84,11 +90,11 @@ class Summary:
 
     @property
     def completion_rate(self) -> float:
-        return self.completions / self.sessions if self.sessions else 0.0
+        return rate(self.completions, self.sessions)
 
     @property
     def skip_rate(self) -> float:
-        return self.skips / self.sessions if self.sessions else 0.0
+        return rate(self.skips, self.sessions)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -227,7 +233,7 @@ class TopTrack:
 
     @property
     def completion_rate(self) -> float:
-        return self.completions / self.sessions if self.sessions else 0.0
+        return rate(self.completions, self.sessions)
 
     def as_json(self) -> dict[str, Any]:
         return {

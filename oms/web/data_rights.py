@@ -27,7 +27,7 @@ from typing import IO, Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from oms.analytics.privacy import export_listening, forget_listener
+from oms.analytics.privacy import export_listening, forget_listener, report_count
 from oms.context import AppContext
 from oms.errors import OmsError, RateLimitExceeded, Unavailable
 from oms.pds import sessions
@@ -118,7 +118,7 @@ async def _data_page(
         files=EXPORT_FILES,
         problem=problem,
         notice=notice,
-        listening_reports=len(await export_listening(context.db, session.did)),
+        listening_reports=await report_count(context.db, session.did),
         raw_days=int(context.settings["analytics.raw_days"]),
     )
 
