@@ -4,10 +4,16 @@ browser), one per test module."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
+from mutagen.flac import FLAC, Picture
 from playwright.sync_api import Browser, sync_playwright
+
+from oms.media.ffmpeg_binary import locate_ffmpeg
+from tests.conftest import OmsProcess, run_oms
+from tests.media.conftest import generate
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +29,32 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+def import_album(
+    server: OmsProcess,
+    folder: Path,
+    titles: Sequence[str],
+    *,
+    album: str,
+    seconds: float,
+    cover: bytes | None = None,
+) -> None:
+    """Generated FLAC files of `titles` (tagged as `album` by @ada, the first with `cover` as
+    its front cover), published by `oms import` on `server` as @ada's."""
+    folder.mkdir()
+    for number, title in enumerate(titles, start=1):
+        path = generate(locate_ffmpeg().path, folder / f"{number:02d}.flac", seconds)
+        tags = FLAC(path)
+        tags.update(title=title, artist="Ada Lovelace", album=album, genre="Ambient")
+        tags["tracknumber"] = str(number)
+        if number == 1 and cover is not None:
+            picture = Picture()
+            picture.type, picture.mime, picture.data = 3, "image/png", cover
+            tags.add_picture(picture)
+        tags.save()
+    imported = run_oms(
+        "import", "--artist", "ada", "--license", "cc-by-4.0", str(folder),
+        data_dir=server.data_dir, env=server.env(), timeout=120,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stdout + imported.stderr

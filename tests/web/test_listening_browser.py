@@ -16,13 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from mutagen.flac import FLAC
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response, expect
 
 from oms.db.backup import DATABASE_FILE
-from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import OmsProcess, run_oms, start_oms
-from tests.media.conftest import generate
+from tests.conftest import OmsProcess, start_oms
+from tests.web.conftest import import_album
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -40,19 +38,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OmsProcess]:
     try:
         server.wait_healthy()
         server.create_account("ada", "correct horse battery", role="artist")
-        folder = root / "album"
-        folder.mkdir()
-        for number, title in enumerate(ALBUM, start=1):
-            path = generate(locate_ffmpeg().path, folder / f"{number:02d}.flac", SECONDS)
-            tags = FLAC(path)
-            tags.update(title=title, artist="Ada Lovelace", album="Estuary", genre="Ambient")
-            tags["tracknumber"] = str(number)
-            tags.save()
-        imported = run_oms(
-            "import", "--artist", "ada", "--license", "cc-by-4.0", str(folder),
-            data_dir=server.data_dir, env=server.env(), timeout=120,
-        )  # fmt: skip
-        assert imported.returncode == 0, imported.stdout + imported.stderr
+        import_album(server, root / "album", ALBUM, album="Estuary", seconds=SECONDS)
         yield server
     finally:
         server.stop()

@@ -13,12 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-from mutagen.flac import FLAC, Picture
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import OmsProcess, run_oms, start_oms
-from tests.media.conftest import generate, png_bytes
+from tests.conftest import OmsProcess, start_oms
+from tests.media.conftest import png_bytes
+from tests.web.conftest import import_album
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -35,24 +34,10 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OmsProcess]:
     try:
         server.wait_healthy()
         server.create_account("ada", "correct horse battery", role="artist")
-        folder = root / "album"
-        folder.mkdir()
-        for number, title in enumerate(ALBUM, start=1):
-            path = generate(locate_ffmpeg().path, folder / f"{number:02d}.flac", SECONDS)
-            tags = FLAC(path)
-            tags.update(title=title, artist="Ada Lovelace", album="Shorelines", genre="Ambient")
-            tags["tracknumber"] = str(number)
-            if number == 1:
-                picture = Picture()
-                picture.type, picture.mime = 3, "image/png"
-                picture.data = png_bytes(400, 400, "teal")
-                tags.add_picture(picture)
-            tags.save()
-        imported = run_oms(
-            "import", "--artist", "ada", "--license", "cc-by-4.0", str(folder),
-            data_dir=server.data_dir, env=server.env(), timeout=120,
+        import_album(
+            server, root / "album", ALBUM, album="Shorelines", seconds=SECONDS,
+            cover=png_bytes(400, 400, "teal"),
         )  # fmt: skip
-        assert imported.returncode == 0, imported.stdout + imported.stderr
         yield server
     finally:
         server.stop()
