@@ -22,12 +22,13 @@ from urllib.parse import urlencode
 from oms import __version__
 from oms.audit import CLI
 from oms.config import SETTINGS, Settings, load_settings
-from oms.context import DataDirLock, free_megabytes, open_context, prepare_data_dir
+from oms.context import AppContext, DataDirLock, free_megabytes, open_context, prepare_data_dir
 from oms.db.backup import DATABASE_FILE, create_backup, restore_backup
 from oms.db.database import Database
 from oms.db.migrations import known_migrations
 from oms.errors import InvalidRequest, OmsError, StartupError
 from oms.jobs.worker import JobWorker
+from oms.library.demo import DemoSeed, seed_demo
 from oms.library.importer import (
     FileOutcome,
     Importer,
@@ -95,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (server.host)")
     serve.add_argument("--port", type=int, help="port to listen on (server.port)")
     serve.add_argument("--public-url", help="the node's public origin (server.public_url)")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="first publish a short album of generated music under a demo artist (@demo), "
+        "unless it is there already, so the node has something to play",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     init = commands.add_parser(
@@ -313,6 +320,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     configure_logging(str(settings["log.level"]), str(settings["log.format"]))
     _preflight(settings)
     sock = _bind(str(settings["server.host"]), int(settings["server.port"]))
+    if args.demo:
+        try:
+            _seed_demo(settings)
+        except BaseException:
+            sock.close()
+            raise
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -328,6 +341,51 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     server = Server(config)
     server.run(sockets=[sock])
     return 0 if server.started else 1
+
+
+def _seed_demo(settings: Settings) -> None:
+    """`serve --demo`: publish the demo album before the node starts; the node then indexes
+    and transcodes it like any import."""
+
+    async def run() -> DemoSeed:
+        context = await open_context(settings)
+        try:
+
+            async def make_artist(name: str) -> accounts.Account:
+                return await accounts.create_account(
+                    context.db,
+                    context.keys,
+                    name=name,
+                    password=secrets.token_urlsafe(24),  # nobody signs in as the demo
+                    role="artist",
+                    hostname=settings.hostname,
+                    plc=plc_registration(
+                        str(settings["pds.plc_directory"]), context.keys, settings.public_url
+                    ),
+                    actor=CLI,
+                )
+
+            return await seed_demo(
+                context.db,
+                context.repos,
+                _importer(context, settings),
+                hostname=settings.hostname,
+                create_account=make_artist,
+                jobs=os.cpu_count() or 1,
+            )
+        finally:
+            await context.close()
+
+    print("demo: looking for the demo album, made on the first start (a few seconds)", flush=True)
+    seed = asyncio.run(run())
+    tracks = f"{_count(seed.tracks, 'track')} by @{seed.handle}"
+    if seed.published:
+        print(
+            f"demo: published {tracks}; they play at {settings.public_url} once transcoded",
+            flush=True,
+        )
+    else:
+        print(f"demo: already there: {tracks}; nothing published", flush=True)
 
 
 @asynccontextmanager
@@ -490,6 +548,17 @@ def _print_release(outcome: ReleaseOutcome) -> None:
     )
 
 
+def _importer(context: AppContext, settings: Settings) -> Importer:
+    return Importer(
+        db=context.db,
+        repos=context.repos,
+        blobs_dir=context.blobs_dir,
+        ffmpeg=context.ffmpeg.path,
+        probe_limits=context.media.probe_limits if context.media else ProbeLimits(),
+        max_bytes=int(settings["pds.blob_max_mb"]) * 1024 * 1024,
+    )
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if args.jobs < 1:
         raise InvalidRequest("--jobs takes a number from 1")
@@ -509,14 +578,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         worker: JobWorker | None = None
         interrupted = True
         try:
-            importer = Importer(
-                db=context.db,
-                repos=context.repos,
-                blobs_dir=context.blobs_dir,
-                ffmpeg=context.ffmpeg.path,
-                probe_limits=context.media.probe_limits if context.media else ProbeLimits(),
-                max_bytes=int(settings["pds.blob_max_mb"]) * 1024 * 1024,
-            )
+            importer = _importer(context, settings)
             artist = await find_artist(context.db, context.repos, args.artist, settings.hostname)
             if run_jobs and context.catalog_indexer is not None:
                 worker = JobWorker(context.db, context.job_handlers, args.jobs)
