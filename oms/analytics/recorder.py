@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from oms.analytics import store
@@ -108,8 +108,7 @@ class Listening:
         day = now_ms // store.DAY_MS
         salt = self._salts.get(day)
         if salt is None:
-            async with self.db.transaction() as tx:
-                salt = await tx.run(lambda connection: store.salt_for(connection, day))
+            salt = await self.db.write(lambda connection: store.salt_for(connection, day))
             self._salts = {day: salt}
         return hashlib.sha256(salt + address.encode()).hexdigest()[:16]
 
@@ -134,17 +133,8 @@ class Listening:
             batch, self._reports = self._reports, []
             refused, self._rejections = self._rejections, []
             reports = [report for report, _ in batch]
-
-            def write(
-                connection: sqlite3.Connection,
-                reports: list[Report] = reports,
-                refused: list[tuple[int, str]] = refused,
-            ) -> None:
-                store.append(connection, reports, refused)
-
             try:
-                async with self.db.transaction() as tx:
-                    await tx.run(write)
+                await self.db.write(partial(store.append, reports=reports, rejections=refused))
             except Exception as e:  # every waiting caller hears of it; the next batch retries
                 log.exception("could not store %d listening reports", len(batch))
                 for _, done in batch:

@@ -1,7 +1,9 @@
 """The node's SQLite database: one writer connection behind a lock, read-only readers.
 
 A write is `async with db.transaction() as tx:` — BEGIN IMMEDIATE … COMMIT under the writer
-lock; events the transaction published reach the bus only after COMMIT succeeded.
+lock; events the transaction published reach the bus only after COMMIT succeeded. A write that
+is one function of the connection and publishes nothing is `await db.write(fn)`: the same
+transaction in a single trip to the writer's thread.
 """
 
 from __future__ import annotations
@@ -58,11 +60,8 @@ class Transaction:
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` with the writer's connection on the writer's thread: a batch of statements
-        in one hop instead of one hop each. (`_execute` is aiosqlite's own queue entry; the
-        version range in pyproject.toml pins it.)"""
-        connection = self._connection
-        result: T = await connection._execute(fn, connection._conn)  # type: ignore[no-untyped-call]
-        return result
+        in one hop instead of one hop each."""
+        return await _on_thread(self._connection, fn)
 
     def publish(self, event: Event) -> None:
         """Queue an event; it is published only if and after the transaction commits."""
@@ -134,12 +133,30 @@ class Database:
             except BaseException:
                 await _to_completion(self._writer.execute("ROLLBACK"))
                 raise
-            cancelled = await _to_completion(self._writer.execute("COMMIT"))
+            try:
+                cancelled = await _to_completion(self._writer.execute("COMMIT"))
+            except BaseException:  # a failed COMMIT must not leave the writer inside it
+                await _to_completion(_on_thread(self._writer, _roll_back))
+                raise
             DB_WRITE_SECONDS.observe(time.perf_counter() - started)
         for event in tx.events:
             self.bus.publish(event)
         if cancelled:  # committed, and its events published; the caller still stops
             raise asyncio.CancelledError
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(connection)` inside BEGIN IMMEDIATE … COMMIT, all on the writer's thread in one
+        trip (a `transaction()` takes three: BEGIN, the work, COMMIT); rolled back, and its
+        error raised, if `fn` raises. A caller cancelled meanwhile still gets the transaction
+        finished (committed or rolled back) before the cancellation goes on."""
+        started = time.perf_counter()
+        async with self._write_lock:
+            outcome = asyncio.ensure_future(_on_thread(self._writer, lambda c: _atomic(c, fn)))
+            cancelled = await _to_completion(outcome)
+            DB_WRITE_SECONDS.observe(time.perf_counter() - started)
+        if cancelled:
+            raise asyncio.CancelledError
+        return outcome.result()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -179,6 +196,30 @@ class Database:
         rows = await self.fetchall("PRAGMA integrity_check")
         problems = [str(row[0]) for row in rows]
         return [] if problems == ["ok"] else problems
+
+
+async def _on_thread(connection: aiosqlite.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """`fn(sqlite3 connection)` on `connection`'s thread. (`_execute` is aiosqlite's own queue
+    entry; the version range in pyproject.toml pins it.)"""
+    result: T = await connection._execute(fn, connection._conn)  # type: ignore[no-untyped-call]
+    return result
+
+
+def _atomic(connection: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        _roll_back(connection)
+        raise
+    return result
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    """ROLLBACK unless SQLite ended the transaction itself (a failed COMMIT may have)."""
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
 
 
 async def _to_completion(statement: Awaitable[Any]) -> bool:

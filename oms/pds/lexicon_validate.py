@@ -1,15 +1,23 @@
 """Validation of data (records, XRPC params and bodies) against loaded lexicon definitions.
 Failures raise `InvalidRequest` naming the failing path (`Record/artists/0/did must be a valid
-did`), in the style of the reference implementation (@atproto/lexicon)."""
+did`), in the style of the reference implementation (@atproto/lexicon).
+
+Validation sits on every write and every XRPC call, so it is made cheap: each field definition
+is compiled once, on first use, into a tree of small closures (`_Check`) that read no schema
+keys and parse no refs while validating, and a failure's path is only built when there is one.
+A check raises `_Invalid` with the problem alone; each enclosing object or array adds its
+segment as the exception passes, and the entry point turns it into `InvalidRequest`."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import math
+import sys
+import threading
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from oms.errors import InvalidRequest
 from oms.pds.dagcbor import MAX_DEPTH, is_valid_text
@@ -44,6 +52,21 @@ _FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
     "language": (is_valid_language, "a valid language code"),
 }
 
+_MISSING: Any = object()  # "no such key", where None is a value
+
+
+class _Invalid(Exception):
+    """A failed check: the problem, and the path segments added on the way out."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.segments: list[str] = []  # innermost first
+
+    def message(self, path: str) -> str:
+        inner = "".join(f"/{segment}" for segment in reversed(self.segments))
+        return f"{path}{inner} {self.problem}"
+
 
 # -- graphemes ---------------------------------------------------------------------------------
 
@@ -73,6 +96,9 @@ def _is_regional_indicator(ch: str) -> bool:
 
 def count_graphemes(text: str) -> int:
     """Count user-perceived characters (approximately; see the comment above)."""
+    if text.isascii():
+        # Nothing ASCII extends a cluster but the LF of CR LF.
+        return len(text) - text.count("\r\n")
     count = 0
     prev = ""
     ri_open = False  # an unpaired regional indicator starts the current cluster
@@ -98,7 +124,7 @@ def _decode_bytes(value: object) -> bytes | None:
     """`{"$bytes": base64}` (the JSON form of bytes) -> bytes; raw bytes pass through."""
     if isinstance(value, bytes):
         return value
-    if not isinstance(value, dict) or set(value) != {"$bytes"}:
+    if not isinstance(value, dict) or len(value) != 1 or "$bytes" not in value:
         return None
     encoded = value["$bytes"]
     if not isinstance(encoded, str):
@@ -111,12 +137,10 @@ def _decode_bytes(value: object) -> bytes | None:
 
 
 def _is_cid_link(value: object) -> bool:
-    return (
-        isinstance(value, dict)
-        and set(value) == {"$link"}
-        and isinstance(value["$link"], str)
-        and is_valid_cid(value["$link"])
-    )
+    if not isinstance(value, dict) or len(value) != 1:
+        return False
+    link = value.get("$link")
+    return isinstance(link, str) and is_valid_cid(link)
 
 
 def _is_blob_ref(value: object) -> bool:
@@ -143,37 +167,73 @@ def _is_integer(value: object) -> bool:
 def check_data_model(value: object, path: str, depth: int = 0) -> None:
     """Reject what the ATProto data model cannot hold: floats, malformed $bytes/$link/blobs,
     `$type` that is not a non-empty string, and nesting deeper than MAX_DEPTH."""
+    try:
+        _check_model(value, depth)
+    except _Invalid as exc:
+        message = exc.message(path)
+    else:
+        return
+    raise InvalidRequest(message)  # raised here, not in `except`, to carry no context
+
+
+_SCALARS = frozenset({int, bool, type(None)})  # always in the data model
+
+
+def _check_model(value: object, depth: int) -> None:
     if depth > MAX_DEPTH:
-        raise InvalidRequest(f"{path} is nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, float):
-        if not _is_integer(value):
-            raise InvalidRequest(f"{path} must not be a float (the data model has integers only)")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            check_data_model(item, f"{path}/{i}", depth + 1)
+        raise _Invalid(f"is nested deeper than {MAX_DEPTH} levels")
+    # The most common types first; no value is of more than one of str, dict, list and float.
+    if isinstance(value, str):
+        if not is_valid_text(value):
+            raise _Invalid("must be Unicode text (it holds a lone surrogate)")
     elif isinstance(value, dict):
         if "$bytes" in value and _decode_bytes(value) is None:
-            raise InvalidRequest(f"{path} must be bytes in the form {{$bytes: base64}}")
+            raise _Invalid("must be bytes in the form {$bytes: base64}")
         if "$link" in value and not _is_cid_link(value):
-            raise InvalidRequest(f"{path} must be a CID link in the form {{$link: cid}}")
-        if "$type" in value:
-            kind = value["$type"]
+            raise _Invalid("must be a CID link in the form {$link: cid}")
+        kind = value.get("$type", _MISSING)
+        if kind is not _MISSING:
             if not isinstance(kind, str) or not kind:
-                raise InvalidRequest(f"{path}/$type must be a non-empty string")
+                exc = _Invalid("must be a non-empty string")
+                exc.segments.append("$type")
+                raise exc
             if kind == "blob" and not _is_blob_ref(value):
-                raise InvalidRequest(f"{path} must be a blob ref")
+                raise _Invalid("must be a blob ref")
+        depth += 1
+        shallow = depth <= MAX_DEPTH
         for key, item in value.items():
             if not isinstance(key, str) or not is_valid_text(key):
-                raise InvalidRequest(f"{path} must have keys of Unicode text only")
-            check_data_model(item, f"{path}/{key}", depth + 1)
-    elif isinstance(value, str):
-        if not is_valid_text(value):
-            raise InvalidRequest(f"{path} must be Unicode text (it holds a lone surrogate)")
-    elif value is not None and not isinstance(value, str | bool | int | bytes):
-        raise InvalidRequest(f"{path} holds a value the data model cannot represent")
+                raise _Invalid("must have keys of Unicode text only")
+            if shallow and (type(item) in _SCALARS or (type(item) is str and item.isascii())):
+                continue  # what most values hold, and what needs no call to be checked
+            try:
+                _check_model(item, depth)
+            except _Invalid as exc:
+                exc.segments.append(key)
+                raise
+    elif isinstance(value, list):
+        depth += 1
+        shallow = depth <= MAX_DEPTH
+        for i, item in enumerate(value):
+            if shallow and (type(item) in _SCALARS or (type(item) is str and item.isascii())):
+                continue
+            try:
+                _check_model(item, depth)
+            except _Invalid as exc:
+                exc.segments.append(str(i))
+                raise
+    elif isinstance(value, float):
+        if not _is_integer(value):
+            raise _Invalid("must not be a float (the data model has integers only)")
+    elif value is not None and not isinstance(value, bool | int | bytes):
+        raise _Invalid("holds a value the data model cannot represent")
 
 
 # -- validation against definitions -------------------------------------------------------------
+
+# A compiled field definition: returns the value, or a copy with defaults filled in; raises
+# `_Invalid`. Definitions are well-formed (checked by `lexicon_schema` when loaded).
+_Check = Callable[[object], object]
 
 
 def _mime_accepted(mime: str, accept: list[str]) -> bool:
@@ -191,20 +251,186 @@ def _show(value: object) -> str:
     return str(value)
 
 
+def _fail(problem: str) -> _Check:
+    """A check no value passes (a ref to nothing, a definition that holds no value)."""
+
+    def check(value: object) -> NoReturn:
+        raise _Invalid(problem)
+
+    return check
+
+
+def _string(schema: Mapping[str, Any]) -> _Check:
+    const = schema.get("const", _MISSING)
+    enum = schema.get("enum")
+    exact = const is not _MISSING or enum is not None
+    # knownValues is informational: other values are allowed.
+    max_size, min_size = schema.get("maxLength", sys.maxsize), schema.get("minLength", 0)
+    max_graphemes: Any = schema.get("maxGraphemes")
+    min_graphemes: Any = schema.get("minGraphemes")
+    counted = max_graphemes is not None or min_graphemes is not None
+    fmt = schema.get("format")
+    valid, what = _FORMATS[fmt] if fmt is not None else (None, "")
+
+    def check(value: object) -> object:
+        if not isinstance(value, str):
+            raise _Invalid("must be a string")
+        # Lexicon string lengths count UTF-8 bytes: one per character of ASCII text.
+        if value.isascii():
+            size = len(value)
+        elif is_valid_text(value):
+            size = len(value.encode("utf-8"))
+        else:
+            raise _Invalid("must be Unicode text (it holds a lone surrogate)")
+        if exact:
+            if const is not _MISSING and value != const:
+                raise _Invalid(f"must be {const}")
+            if enum is not None and value not in enum:
+                raise _Invalid(f"must be one of ({'|'.join(enum)})")
+        if size > max_size:
+            raise _Invalid(f"must not be longer than {max_size} bytes (UTF-8)")
+        if size < min_size:
+            raise _Invalid(f"must not be shorter than {min_size} bytes (UTF-8)")
+        # Counting is slow and a grapheme holds at least one character: short text needs none.
+        if counted and (min_graphemes is not None or len(value) > max_graphemes):
+            graphemes = count_graphemes(value)
+            if max_graphemes is not None and graphemes > max_graphemes:
+                raise _Invalid(f"must not be longer than {max_graphemes} graphemes")
+            if min_graphemes is not None and graphemes < min_graphemes:
+                raise _Invalid(f"must not be shorter than {min_graphemes} graphemes")
+        if valid is not None and not valid(value):
+            raise _Invalid(f"must be {what}")
+        return value
+
+    return check
+
+
+def _integer(schema: Mapping[str, Any]) -> _Check:
+    const = schema.get("const", _MISSING)
+    enum = schema.get("enum")
+    exact = const is not _MISSING or enum is not None
+    maximum, minimum = schema.get("maximum"), schema.get("minimum")
+
+    def check(value: object) -> object:
+        if type(value) is not int and not _is_integer(value):
+            raise _Invalid("must be an integer")
+        number: float = value  # type: ignore[assignment]  # an int, or a float holding one
+        if exact:
+            if const is not _MISSING and number != const:
+                raise _Invalid(f"must be {const}")
+            if enum is not None and number not in enum:
+                raise _Invalid(f"must be one of ({'|'.join(map(str, enum))})")
+        if maximum is not None and number > maximum:
+            raise _Invalid(f"can not be greater than {maximum}")
+        if minimum is not None and number < minimum:
+            raise _Invalid(f"can not be less than {minimum}")
+        return value
+
+    return check
+
+
+def _boolean(schema: Mapping[str, Any]) -> _Check:
+    const = schema.get("const", _MISSING)
+
+    def check(value: object) -> object:
+        if not isinstance(value, bool):
+            raise _Invalid("must be a boolean")
+        if const is not _MISSING and value != const:
+            raise _Invalid(f"must be {_show(const)}")
+        return value
+
+    return check
+
+
+def _bytes(schema: Mapping[str, Any]) -> _Check:
+    max_size, min_size = schema.get("maxLength"), schema.get("minLength")
+
+    def check(value: object) -> object:
+        data = _decode_bytes(value)
+        if data is None:
+            raise _Invalid("must be bytes ({$bytes: base64})")
+        if max_size is not None and len(data) > max_size:
+            raise _Invalid(f"must not be larger than {max_size} bytes")
+        if min_size is not None and len(data) < min_size:
+            raise _Invalid(f"must not be smaller than {min_size} bytes")
+        return value
+
+    return check
+
+
+def _cid_link(schema: Mapping[str, Any]) -> _Check:
+    def check(value: object) -> object:
+        if not _is_cid_link(value):
+            raise _Invalid("must be a CID link ({$link: cid})")
+        return value
+
+    return check
+
+
+def _blob(schema: Mapping[str, Any]) -> _Check:
+    accept: list[str] | None = schema.get("accept")
+    max_size = schema.get("maxSize")
+
+    def check(value: object) -> object:
+        if not _is_blob_ref(value):
+            raise _Invalid("should be a blob ref")
+        assert isinstance(value, dict)
+        mime = value["mimeType"]
+        if accept is not None and not _mime_accepted(mime, accept):
+            raise _Invalid(f"has mimeType {mime}, not one of {', '.join(accept)}")
+        if max_size is not None and value["size"] > max_size:
+            raise _Invalid(f"is larger than {max_size} bytes")
+        return value
+
+    return check
+
+
+def _unknown(schema: Mapping[str, Any]) -> _Check:
+    def check(value: object) -> object:
+        if not isinstance(value, dict):
+            raise _Invalid("must be an object")
+        return value
+
+    return check
+
+
+# The field types whose check does not depend on other definitions.
+_LEAVES: dict[str, Callable[[Mapping[str, Any]], _Check]] = {
+    "string": _string,
+    "integer": _integer,
+    "boolean": _boolean,
+    "bytes": _bytes,
+    "cid-link": _cid_link,
+    "blob": _blob,
+    "unknown": _unknown,
+}
+
+
 class ValueValidator:
-    """Checks values against definitions, following refs through the loaded documents."""
+    """Checks values against definitions, following refs through the loaded documents.
+
+    Documents are never changed once loaded, so compiled checks are kept for the validator's
+    lifetime, keyed by the identity of their definition (kept alive, so the id stays its own).
+    """
 
     def __init__(self, documents: Mapping[str, Mapping[str, Any]]) -> None:
         self._documents = documents
+        self._checks: dict[tuple[int, str, bool], tuple[Mapping[str, Any], _Check]] = {}
+        # While compiling (under the lock): the checks made so far, published all at once so
+        # that no thread sees one that forwards to a check not yet made (see `_later`).
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[int, str, bool], tuple[Mapping[str, Any], _Check]] = {}
+        self._compiling: set[tuple[int, str, bool]] = set()
+        # The checks that may return a copy (with defaults filled in). The others, most of them,
+        # return their value as is, so what contains them need not compare what they return.
+        self._copying: set[_Check] = set()
 
     def resolve(self, ref: str, base: str, path: str) -> tuple[str, str, Mapping[str, Any]]:
         """`ref` seen from document `base` -> (its document NSID, `nsid#def`, definition)."""
-        nsid, name = split_ref(ref, base)
-        doc = self._documents.get(nsid)
-        definition = doc["defs"].get(name) if doc is not None else None
+        nsid, full, definition = self._lookup(ref, base)
         if definition is None:
-            raise InvalidRequest(f"{path} refers to {nsid}#{name}, which no lexicon defines")
-        return nsid, f"{nsid}#{name}", definition
+            raise InvalidRequest(f"{path} refers to {full}, which no lexicon defines")
+        return nsid, full, definition
 
     def validate(
         self, value: object, schema: Mapping[str, Any], path: str, base: str, *, defaults: bool
@@ -212,169 +438,241 @@ class ValueValidator:
         """Validate `value` against field `schema` of document `base`.
 
         Returns the value, with object property defaults filled in when `defaults` is true
-        (never mutating the input).
+        (never mutating the input: what changes is copied, what does not is returned as is).
         """
+        compiled = self._checks.get((id(schema), base, defaults))
+        check = compiled[1] if compiled is not None else self._compiled(schema, base, defaults)
+        try:
+            return check(value)
+        except _Invalid as exc:
+            message = exc.message(path)
+        raise InvalidRequest(message)  # raised here, not in `except`, to carry no context
+
+    def _lookup(self, ref: str, base: str) -> tuple[str, str, Mapping[str, Any] | None]:
+        nsid, name = split_ref(ref, base)
+        doc = self._documents.get(nsid)
+        definition = doc["defs"].get(name) if doc is not None else None
+        return nsid, f"{nsid}#{name}", definition
+
+    def _compiled(self, schema: Mapping[str, Any], base: str, defaults: bool) -> _Check:
+        """Compile `schema` and all it refers to."""
+        with self._lock:
+            try:
+                check = self._check(schema, base, defaults)
+                self._checks.update(self._pending)
+            finally:
+                self._pending.clear()
+                self._compiling.clear()
+            return check
+
+    def _check(self, schema: Mapping[str, Any], base: str, defaults: bool) -> _Check:
+        key = (id(schema), base, defaults)
+        compiled = self._checks.get(key) or self._pending.get(key)
+        if compiled is not None:
+            return compiled[1]
+        if key in self._compiling:
+            return self._later(key)
+        self._compiling.add(key)
+        check = self._compile(schema, base, defaults)
+        self._compiling.discard(key)
+        self._pending[key] = (schema, check)
+        return check
+
+    def _later(self, key: tuple[int, str, bool]) -> _Check:
+        """The check of a definition still being compiled: one that (indirectly) contains
+        itself, as a thread of replies does."""
+
+        def check(value: object) -> object:
+            return self._checks[key][1](value)
+
+        self._copying.add(check)  # not known yet
+        return check
+
+    def _compile(self, schema: Mapping[str, Any], base: str, defaults: bool) -> _Check:
         kind = schema["type"]
         if kind == "object":
-            return self._object(value, schema, path, base, defaults)
+            return self._object(schema, base, defaults)
         if kind == "array":
-            if not isinstance(value, list):
-                raise InvalidRequest(f"{path} must be an array")
-            if "maxLength" in schema and len(value) > schema["maxLength"]:
-                msg = f"must not have more than {schema['maxLength']} elements"
-                raise InvalidRequest(f"{path} {msg}")
-            if "minLength" in schema and len(value) < schema["minLength"]:
-                msg = f"must not have fewer than {schema['minLength']} elements"
-                raise InvalidRequest(f"{path} {msg}")
-            items = schema["items"]
-            return [
-                self.validate(item, items, f"{path}/{i}", base, defaults=defaults)
-                for i, item in enumerate(value)
-            ]
+            return self._array(schema, base, defaults)
         if kind == "ref":
-            return self._ref(value, schema["ref"], path, base, defaults)
+            return self._ref(schema["ref"], base, defaults)
         if kind == "union":
-            return self._union(value, schema, path, base, defaults)
-        if kind == "string":
-            self._string(value, schema, path)
-        elif kind == "integer":
-            self._integer(value, schema, path)
-        elif kind == "boolean":
-            if not isinstance(value, bool):
-                raise InvalidRequest(f"{path} must be a boolean")
-            if "const" in schema and value != schema["const"]:
-                raise InvalidRequest(f"{path} must be {_show(schema['const'])}")
-        elif kind == "bytes":
-            self._bytes(value, schema, path)
-        elif kind == "cid-link":
-            if not _is_cid_link(value):
-                raise InvalidRequest(f"{path} must be a CID link ({{$link: cid}})")
-        elif kind == "blob":
-            self._blob(value, schema, path)
-        elif kind == "unknown":
+            return self._union(schema, base, defaults)
+        leaf = _LEAVES.get(kind)
+        if leaf is None:
+            return _fail(f"has a definition of type {kind}, which holds no value")
+        return leaf(schema)
+
+    def _object(self, schema: Mapping[str, Any], base: str, defaults: bool) -> _Check:
+        properties: Mapping[str, Mapping[str, Any]] = schema.get("properties", {})
+        required = tuple(schema.get("required", []))
+        nullable = frozenset(schema.get("nullable", []))
+        # (name, check, required), in the order of the definition: the first failure is reported.
+        checks = tuple(
+            (name, self._nullable(check) if name in nullable else check, name in required)
+            for name, prop in properties.items()
+            for check in [self._check(prop, base, defaults)]
+        )
+        # Required names the loop over properties does not meet.
+        undefined = tuple(name for name in required if name not in properties)
+        fills = tuple(
+            (name, prop["default"])
+            for name, prop in properties.items()
+            if defaults and "default" in prop
+        )
+
+        def missing(value: dict[str, object]) -> _Invalid:
+            # A missing property is reported before any invalid one, the first in `required`.
+            name = next(name for name in required if name not in value)
+            return _Invalid(f'must have the property "{name}"')
+
+        def failed(exc: _Invalid, name: str, value: dict[str, object]) -> _Invalid:
+            if any(name not in value for name in required):
+                return missing(value)
+            exc.segments.append(name)
+            return exc
+
+        def check(value: object) -> object:
             if not isinstance(value, dict):
-                raise InvalidRequest(f"{path} must be an object")
-        else:
-            raise InvalidRequest(f"{path} has a definition of type {kind}, which holds no value")
-        return value
+                raise _Invalid("must be an object")
+            if undefined and any(name not in value for name in undefined):
+                raise missing(value)
+            for name, check_item, is_required in checks:
+                if name in value:
+                    try:
+                        check_item(value[name])
+                    except _Invalid as exc:
+                        raise failed(exc, name, value) from None
+                elif is_required:
+                    raise missing(value)
+            return value
 
-    def _object(
-        self, value: object, schema: Mapping[str, Any], path: str, base: str, defaults: bool
-    ) -> object:
-        if not isinstance(value, dict):
-            raise InvalidRequest(f"{path} must be an object")
-        properties: Mapping[str, Any] = schema.get("properties", {})
-        nullable = set(schema.get("nullable", []))
-        for name in schema.get("required", []):
-            if name not in value:
-                raise InvalidRequest(f'{path} must have the property "{name}"')
-        result = value
-        for name, prop in properties.items():
-            if name not in value:
-                if defaults and "default" in prop:
+        def check_copying(value: object) -> object:
+            # As `check`, building a copy when a property is filled in or changed.
+            if not isinstance(value, dict):
+                raise _Invalid("must be an object")
+            if undefined and any(name not in value for name in undefined):
+                raise missing(value)
+            result = value
+            for name, check_item, is_required in checks:
+                if name in value:
+                    item = value[name]
+                    try:
+                        checked = check_item(item)
+                    except _Invalid as exc:
+                        raise failed(exc, name, value) from None
+                    if checked is not item:
+                        result = result if result is not value else dict(value)
+                        result[name] = checked
+                elif is_required:
+                    raise missing(value)
+            for name, default in fills:
+                if name not in value:
                     result = result if result is not value else dict(value)
-                    result[name] = prop["default"]
-                continue
-            item = value[name]
-            if item is None and name in nullable:
-                continue
-            checked = self.validate(item, prop, f"{path}/{name}", base, defaults=defaults)
-            if checked is not item:
-                result = result if result is not value else dict(value)
-                result[name] = checked
-        return result
+                    result[name] = default
+            return result
 
-    def _ref(self, value: object, ref: str, path: str, base: str, defaults: bool) -> object:
-        nsid, full, definition = self.resolve(ref, base, path)
+        if not fills and self._copying.isdisjoint(c for _, c, _ in checks):
+            return check
+        self._copying.add(check_copying)
+        return check_copying
+
+    def _array(self, schema: Mapping[str, Any], base: str, defaults: bool) -> _Check:
+        check_item = self._check(schema["items"], base, defaults)
+        max_length, min_length = schema.get("maxLength", sys.maxsize), schema.get("minLength", 0)
+
+        def wrong(value: object) -> _Invalid:
+            if not isinstance(value, list):
+                return _Invalid("must be an array")
+            if len(value) > max_length:
+                return _Invalid(f"must not have more than {max_length} elements")
+            return _Invalid(f"must not have fewer than {min_length} elements")
+
+        def check(value: object) -> object:
+            if not isinstance(value, list) or not min_length <= len(value) <= max_length:
+                raise wrong(value)
+            for i, item in enumerate(value):
+                try:
+                    check_item(item)
+                except _Invalid as exc:
+                    exc.segments.append(str(i))
+                    raise
+            return value
+
+        def check_copying(value: object) -> object:
+            # As `check`, building a copy when an item is changed.
+            if not isinstance(value, list) or not min_length <= len(value) <= max_length:
+                raise wrong(value)
+            result = value
+            for i, item in enumerate(value):
+                try:
+                    checked = check_item(item)
+                except _Invalid as exc:
+                    exc.segments.append(str(i))
+                    raise
+                if checked is not item:
+                    result = result if result is not value else list(value)
+                    result[i] = checked
+            return result
+
+        if check_item not in self._copying:
+            return check
+        self._copying.add(check_copying)
+        return check_copying
+
+    def _nullable(self, check: _Check) -> _Check:
+        """`check`, letting null through (an object's `nullable` properties)."""
+
+        def nullable(value: object) -> object:
+            return value if value is None else check(value)
+
+        if check in self._copying:
+            self._copying.add(nullable)
+        return nullable
+
+    def _ref(self, ref: str, base: str, defaults: bool) -> _Check:
+        # A ref to nothing fails only the values that reach it, as if resolved on use.
+        nsid, full, definition = self._lookup(ref, base)
+        if definition is None:
+            return _fail(f"refers to {full}, which no lexicon defines")
         kind = definition["type"]
         if kind == "record":
-            definition = definition["record"]
-        elif kind == "token":
-            if value != full:
-                raise InvalidRequest(f"{path} must be {full}")
-            return value
-        elif kind in ("query", "procedure", "subscription", "permission-set"):
-            raise InvalidRequest(f"{path} refers to {full}, a {kind}, which holds no value")
-        return self.validate(value, definition, path, nsid, defaults=defaults)
+            return self._check(definition["record"], nsid, defaults)
+        if kind == "token":
 
-    def _union(
-        self, value: object, schema: Mapping[str, Any], path: str, base: str, defaults: bool
-    ) -> object:
-        if not isinstance(value, dict) or not isinstance(value.get("$type"), str):
-            raise InvalidRequest(f'{path} must be an object which includes the "$type" property')
-        wanted = value["$type"]
-        refs: list[str] = schema["refs"]
-        full_refs = {"#".join(split_ref(ref, base)): ref for ref in refs}
-        ref = full_refs.get("#".join(split_ref(wanted, "")))
-        if ref is None:
-            if schema.get("closed", False):
-                names = ", ".join(full_refs)
-                raise InvalidRequest(f"{path} $type must be one of {names}")
-            # An open union accepts types it does not know (forward compatibility).
-            return value
-        return self._ref(value, ref, path, base, defaults)
+            def token(value: object) -> object:
+                if value != full:
+                    raise _Invalid(f"must be {full}")
+                return value
 
-    def _string(self, value: object, schema: Mapping[str, Any], path: str) -> None:
-        if not isinstance(value, str):
-            raise InvalidRequest(f"{path} must be a string")
-        if not is_valid_text(value):
-            raise InvalidRequest(f"{path} must be Unicode text (it holds a lone surrogate)")
-        if "const" in schema and value != schema["const"]:
-            raise InvalidRequest(f"{path} must be {schema['const']}")
-        if "enum" in schema and value not in schema["enum"]:
-            raise InvalidRequest(f"{path} must be one of ({'|'.join(schema['enum'])})")
-        # knownValues is informational: other values are allowed.
-        if "maxLength" in schema or "minLength" in schema:
-            size = len(value.encode("utf-8"))  # lexicon string lengths count UTF-8 bytes
-            if "maxLength" in schema and size > schema["maxLength"]:
-                msg = f"must not be longer than {schema['maxLength']} bytes (UTF-8)"
-                raise InvalidRequest(f"{path} {msg}")
-            if "minLength" in schema and size < schema["minLength"]:
-                msg = f"must not be shorter than {schema['minLength']} bytes (UTF-8)"
-                raise InvalidRequest(f"{path} {msg}")
-        if "maxGraphemes" in schema or "minGraphemes" in schema:
-            graphemes = count_graphemes(value)
-            if "maxGraphemes" in schema and graphemes > schema["maxGraphemes"]:
-                msg = f"must not be longer than {schema['maxGraphemes']} graphemes"
-                raise InvalidRequest(f"{path} {msg}")
-            if "minGraphemes" in schema and graphemes < schema["minGraphemes"]:
-                msg = f"must not be shorter than {schema['minGraphemes']} graphemes"
-                raise InvalidRequest(f"{path} {msg}")
-        fmt = schema.get("format")
-        if fmt is not None:
-            check, what = _FORMATS[fmt]
-            if not check(value):
-                raise InvalidRequest(f"{path} must be {what}")
+            return token
+        if kind in ("query", "procedure", "subscription", "permission-set"):
+            return _fail(f"refers to {full}, a {kind}, which holds no value")
+        return self._check(definition, nsid, defaults)
 
-    def _integer(self, value: object, schema: Mapping[str, Any], path: str) -> None:
-        if not _is_integer(value):
-            raise InvalidRequest(f"{path} must be an integer")
-        assert isinstance(value, int | float)
-        if "const" in schema and value != schema["const"]:
-            raise InvalidRequest(f"{path} must be {schema['const']}")
-        if "enum" in schema and value not in schema["enum"]:
-            raise InvalidRequest(f"{path} must be one of ({'|'.join(map(str, schema['enum']))})")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise InvalidRequest(f"{path} can not be greater than {schema['maximum']}")
-        if "minimum" in schema and value < schema["minimum"]:
-            raise InvalidRequest(f"{path} can not be less than {schema['minimum']}")
+    def _union(self, schema: Mapping[str, Any], base: str, defaults: bool) -> _Check:
+        # Members by `nsid#def`; the last of refs naming the same definition wins, as any does.
+        members = {
+            "#".join(split_ref(ref, base)): self._ref(ref, base, defaults) for ref in schema["refs"]
+        }
+        closed = bool(schema.get("closed", False))
+        names = ", ".join(members)
 
-    def _bytes(self, value: object, schema: Mapping[str, Any], path: str) -> None:
-        data = _decode_bytes(value)
-        if data is None:
-            raise InvalidRequest(f"{path} must be bytes ({{$bytes: base64}})")
-        if "maxLength" in schema and len(data) > schema["maxLength"]:
-            raise InvalidRequest(f"{path} must not be larger than {schema['maxLength']} bytes")
-        if "minLength" in schema and len(data) < schema["minLength"]:
-            raise InvalidRequest(f"{path} must not be smaller than {schema['minLength']} bytes")
+        def check(value: object) -> object:
+            wanted = value.get("$type") if isinstance(value, dict) else None
+            if not isinstance(wanted, str):
+                raise _Invalid('must be an object which includes the "$type" property')
+            member = members.get(wanted)
+            if member is None:  # maybe `nsid` or `nsid#` for `nsid#main`
+                nsid, _, name = wanted.partition("#")
+                member = members.get(f"{nsid}#{name or 'main'}")
+            if member is None:
+                if closed:
+                    raise _Invalid(f"$type must be one of {names}")
+                # An open union accepts types it does not know (forward compatibility).
+                return value
+            return member(value)
 
-    def _blob(self, value: object, schema: Mapping[str, Any], path: str) -> None:
-        if not _is_blob_ref(value):
-            raise InvalidRequest(f"{path} should be a blob ref")
-        assert isinstance(value, dict)
-        accept = schema.get("accept")
-        if accept is not None and not _mime_accepted(value["mimeType"], accept):
-            types = ", ".join(accept)
-            raise InvalidRequest(f"{path} has mimeType {value['mimeType']}, not one of {types}")
-        if "maxSize" in schema and value["size"] > schema["maxSize"]:
-            raise InvalidRequest(f"{path} is larger than {schema['maxSize']} bytes")
+        if not self._copying.isdisjoint(members.values()):
+            self._copying.add(check)
+        return check

@@ -53,11 +53,14 @@ class XrpcCall:
         declared = self.request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise PayloadTooLarge(f"{self.nsid} takes a request body of at most {limit} bytes")
-        body = b""
+        chunks: list[bytes] = []
+        size = 0
         async for chunk in self.request.stream():
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 raise PayloadTooLarge(f"{self.nsid} takes a request body of at most {limit} bytes")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             value = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -102,6 +105,8 @@ def error_response(error: OmsError) -> JSONResponse:
 
 def _params(request: Request) -> dict[str, str | list[str]]:
     params: dict[str, str | list[str]] = {}
+    if not request.scope.get("query_string"):  # most procedures: nothing to parse
+        return params
     for key, value in request.query_params.multi_items():
         existing = params.get(key)
         if existing is None:
