@@ -352,22 +352,13 @@ def _seed_demo(settings: Settings) -> None:
         try:
 
             async def make_artist(name: str) -> accounts.Account:
-                return await accounts.create_account(
-                    context.db,
-                    context.keys,
-                    name=name,
-                    password=secrets.token_urlsafe(24),  # nobody signs in as the demo
-                    role="artist",
-                    hostname=settings.hostname,
-                    plc=plc_registration(
-                        str(settings["pds.plc_directory"]), context.keys, settings.public_url
-                    ),
-                    actor=CLI,
+                # nobody signs in as the demo: its password is never shown
+                password = secrets.token_urlsafe(24)
+                return await _create_account(
+                    context.db, context.keys, settings, name=name, password=password, role="artist"
                 )
 
             return await seed_demo(
-                context.db,
-                context.repos,
                 _importer(context, settings),
                 hostname=settings.hostname,
                 create_account=make_artist,
@@ -639,20 +630,42 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 # --- accounts -------------------------------------------------------------------------------
 
 
+async def _create_account(
+    db: Database,
+    keys: KeyStore,
+    settings: Settings,
+    *,
+    name: str,
+    password: str,
+    role: str,
+    email: str | None = None,
+) -> accounts.Account:
+    """An account made by the operator (the audit log says so), with the node's settings."""
+    return await accounts.create_account(
+        db,
+        keys,
+        name=name,
+        password=password,
+        role=role,
+        hostname=settings.hostname,
+        email=email,
+        plc=plc_registration(str(settings["pds.plc_directory"]), keys, settings.public_url),
+        actor=CLI,
+        min_password_length=int(settings["security.min_password_length"]),
+    )
+
+
 def cmd_account_create(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> accounts.Account:
         async with _opened(settings) as (db, keys):
-            return await accounts.create_account(
+            return await _create_account(
                 db,
                 keys,
+                settings,
                 name=args.handle,
                 password=args.password,
                 role=args.role,
-                hostname=settings.hostname,
                 email=args.email,
-                plc=plc_registration(str(settings["pds.plc_directory"]), keys, settings.public_url),
-                actor=CLI,
-                min_password_length=int(settings["security.min_password_length"]),
             )
 
     account = asyncio.run(run())

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from oms.db.database import Database
 from oms.errors import NotFound, StartupError
-from oms.library.importer import Importer, ImportOptions, ImportReport, find_artist
+from oms.library.importer import Importer, ImportOptions, find_artist
 from oms.library.records import ARTIST_PROFILE, TRACK
 from oms.media.run import RunLimits, run_ffmpeg
 from oms.pds import accounts
 from oms.pds.dagcbor import JsonValue
-from oms.pds.repo import Repos, Write
+from oms.pds.repo import Write
 
 __all__ = [
     "DEMO_HANDLE",
@@ -96,7 +96,6 @@ class DemoSeed:
     did: str
     tracks: int
     published: bool
-    report: ImportReport | None = None
 
 
 async def _ffmpeg(ffmpeg: Path, args: list[str], what: str) -> None:
@@ -163,8 +162,6 @@ async def _demo_account(db: Database, hostname: str, create: AccountMaker) -> ac
 
 
 async def seed_demo(
-    db: Database,
-    repos: Repos,
     importer: Importer,
     *,
     hostname: str,
@@ -174,6 +171,7 @@ async def seed_demo(
     """Publish the demo album under the demo artist, unless that artist has tracks already
     (a second `--demo` start, or an artist the operator reused). `create_account(name)`
     makes the artist account when there is none."""
+    db, repos = importer.db, importer.repos
     account = await _demo_account(db, hostname, create_account)
     tracks, _ = await repos.list_records(
         account.did, TRACK, limit=len(DEMO_PIECES), cursor=None, reverse=False
@@ -204,4 +202,4 @@ async def seed_demo(
         reasons = "; ".join(f"{f.path}: {f.detail}" for f in report.files if f.status == "failed")
         raise StartupError(f"the demo album could not be published: {reasons}")
     log.info("demo album published: %d tracks by @%s", len(report.tracks), account.handle)
-    return DemoSeed(account.handle, account.did, len(report.tracks), True, report)
+    return DemoSeed(account.handle, account.did, len(report.tracks), published=True)

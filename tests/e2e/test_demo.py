@@ -5,35 +5,25 @@ transcoded and listed on the home page. A second start finds it and publishes no
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from oms.library.demo import DEMO_PIECES
 from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import OmsProcess, run_oms, start_oms
+from tests.conftest import OmsProcess, query_node, run_oms, start_oms
 
 pytestmark = pytest.mark.slow
-
-
-def _query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(f"{(data_dir / 'oms.sqlite3').as_uri()}?mode=ro", uri=True)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def _wait_playable(server: OmsProcess, count: int, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready = _query(server.data_dir, "SELECT count(*) FROM media WHERE status = 'ready'")
-        indexed = _query(server.data_dir, "SELECT count(*) FROM tracks")
+        ready = query_node(server.data_dir, "SELECT count(*) FROM media WHERE status = 'ready'")
+        indexed = query_node(server.data_dir, "SELECT count(*) FROM tracks")
         if ready == [(count,)] and indexed == [(count,)]:
             return
         assert server.process.poll() is None, server.log()
@@ -60,7 +50,7 @@ def test_serve_demo_gives_a_new_node_music_to_play(tmp_path: Path) -> None:
         assert f"demo: published {len(DEMO_PIECES)} tracks by @demo.localhost" in server.log()
         _wait_playable(server, len(DEMO_PIECES))
 
-        rows = _query(
+        rows = query_node(
             data,
             "SELECT t.title, t.duration_ms, t.license, t.audio_cid, a.did FROM tracks t"
             " JOIN accounts a ON a.did = t.did ORDER BY t.track_number",
@@ -74,9 +64,11 @@ def test_serve_demo_gives_a_new_node_music_to_play(tmp_path: Path) -> None:
         home = httpx.get(f"{server.url}/", timeout=10).text
         assert "Open Air Sketches" in home
         assert all(p.title in home for p in DEMO_PIECES)
-        releases = _query(data, "SELECT title FROM releases")
+        releases = query_node(data, "SELECT title FROM releases")
         assert releases == [("Open Air Sketches",)]
-        assert _query(data, "SELECT count(*) FROM releases WHERE artwork_cid IS NOT NULL") == [(1,)]
+        assert query_node(data, "SELECT count(*) FROM releases WHERE artwork_cid IS NOT NULL") == [
+            (1,)
+        ]
 
         # Music, not silence: the stream a player gets has sound in it.
         did, cid = rows[0][4], rows[0][3]
@@ -92,7 +84,7 @@ def test_serve_demo_gives_a_new_node_music_to_play(tmp_path: Path) -> None:
     try:
         again.wait_healthy(timeout=60)
         assert f"demo: already there: {len(DEMO_PIECES)} tracks by @demo.localhost" in again.log()
-        tracks = _query(data, "SELECT count(*) FROM records WHERE collection = 'fm.oms.track'")
+        tracks = query_node(data, "SELECT count(*) FROM records WHERE collection = 'fm.oms.track'")
         assert tracks == [(len(DEMO_PIECES),)]
     finally:
         assert again.stop() == 0
@@ -110,4 +102,6 @@ def test_serve_demo_refuses_a_demo_account_that_is_not_an_artist(tmp_path: Path)
     log = server.log()
     assert "oms: error: @demo.localhost is a fan account" in log, log
     assert "Traceback" not in log
-    assert _query(data, "SELECT count(*) FROM records WHERE collection = 'fm.oms.track'") == [(0,)]
+    assert query_node(data, "SELECT count(*) FROM records WHERE collection = 'fm.oms.track'") == [
+        (0,)
+    ]

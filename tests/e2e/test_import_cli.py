@@ -5,17 +5,15 @@ commits up and transcodes them). Real processes, real SQLite files, loopback onl
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 import m3u8
 import pytest
 
 from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import oms_env, run_oms, start_oms
+from tests.conftest import oms_env, query_node, run_oms, start_oms
 from tests.library.test_import import BAD, DUPLICATE, GOOD, build_folder
 
 pytestmark = pytest.mark.slow
@@ -26,14 +24,6 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_folder(locate_ffmpeg().path, tmp_path_factory.mktemp("catalog"))
-
-
-def _query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(f"{(data_dir / 'oms.sqlite3').as_uri()}?mode=ro", uri=True)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def _lines(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
@@ -76,18 +66,18 @@ def test_import_publishes_and_transcodes_with_no_node_running(tmp_path: Path, fo
     assert "4 of 4 tracks ready to play" in result.stdout
 
     # Playable with no server ever started: every ladder is complete on disk.
-    media = _query(data, "SELECT audio_cid, status, error FROM media ORDER BY audio_cid")
+    media = query_node(data, "SELECT audio_cid, status, error FROM media ORDER BY audio_cid")
     assert [(status, error) for _, status, error in media] == [("ready", None)] * 4
     for cid, _, _ in media:
         master = m3u8.load(str(data / "hls" / did / cid / "master.m3u8"))
         assert master.playlists[0].uri == "aac128/index.m3u8"
-    ordered = _query(
+    ordered = query_node(
         data,
         "SELECT t.title FROM release_tracks rt JOIN tracks t ON t.uri = rt.track_uri"
         " ORDER BY rt.position",
     )
     assert [title for (title,) in ordered] == ["First", "Second", "Third"]
-    records = _query(data, "SELECT collection, count(*) FROM records GROUP BY collection")
+    records = query_node(data, "SELECT collection, count(*) FROM records GROUP BY collection")
 
     # Run again: everything is there already, nothing is written twice.
     again = run_oms("import", str(folder), "--artist", "ada.localhost", data_dir=data)
@@ -97,8 +87,10 @@ def test_import_publishes_and_transcodes_with_no_node_running(tmp_path: Path, fo
     assert "8 files: 0 published, 5 skipped, 3 failed; 1 release" in again.stdout
     assert "release    'Night Album' unchanged (3 tracks)" in again.stdout
     assert "4 of 4 tracks ready to play" in again.stdout
-    assert _query(data, "SELECT collection, count(*) FROM records GROUP BY collection") == records
-    assert _query(data, "SELECT count(*) FROM jobs WHERE kind = 'media.process'") == [(4,)]
+    assert (
+        query_node(data, "SELECT collection, count(*) FROM records GROUP BY collection") == records
+    )
+    assert query_node(data, "SELECT count(*) FROM jobs WHERE kind = 'media.process'") == [(4,)]
 
 
 def test_import_beside_a_serving_node(tmp_path: Path, folder: Path) -> None:
@@ -116,7 +108,7 @@ def test_import_beside_a_serving_node(tmp_path: Path, folder: Path) -> None:
         assert "3 of 3 tracks ready to play" in result.stdout
         # The node, which wrote none of these commits, indexed and transcoded them.
         in_path = did.replace("%", "%25")
-        titles = _query(server.data_dir, "SELECT audio_cid FROM tracks")
+        titles = query_node(server.data_dir, "SELECT audio_cid FROM tracks")
         assert len(titles) == 3
         for (cid,) in titles:
             answer = httpx.get(f"{server.url}/hls/{in_path}/{cid}/master.m3u8")

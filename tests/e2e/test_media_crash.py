@@ -4,7 +4,6 @@ one complete ladder exists, and nothing of the interrupted attempt is left anywh
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import m3u8
 import pytest
 
 from oms.media.ffmpeg_binary import locate_ffmpeg
-from tests.conftest import OmsProcess, start_oms
+from tests.conftest import OmsProcess, query_node, start_oms
 
 pytestmark = pytest.mark.slow
 
@@ -112,14 +111,6 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.exists() else []
 
 
-def _query(data: Path, sql: str) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(f"{(data / 'oms.sqlite3').as_uri()}?mode=ro", uri=True)
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
-
-
 def test_a_transcode_killed_with_9_finishes_after_a_restart(tmp_path: Path) -> None:
     data = tmp_path / "data"
     audio = _audio(tmp_path)
@@ -144,7 +135,7 @@ def test_a_transcode_killed_with_9_finishes_after_a_restart(tmp_path: Path) -> N
             f"ffmpeg outlived its node: {_writers_into(partials)}"
         )
         time.sleep(0.05)
-    assert _query(data, "SELECT status FROM media") == [("processing",)]
+    assert query_node(data, "SELECT status FROM media") == [("processing",)]
 
     restarted = start_oms(data, port=server.port)
     try:
@@ -182,7 +173,7 @@ def test_a_transcode_killed_with_9_finishes_after_a_restart(tmp_path: Path) -> N
         # Nothing of the killed attempt is left: no partial ladder, no upload temp file.
         assert _files(partials) == []
         assert _files(data / "blobs" / "tmp") == []
-        jobs = _query(data, "SELECT kind, state FROM jobs WHERE kind LIKE 'media.%'")
+        jobs = query_node(data, "SELECT kind, state FROM jobs WHERE kind LIKE 'media.%'")
         assert jobs == [("media.process", "done")]
         log = restarted.log()
         assert "removed 1 partial media ladders left by a crash" in log

@@ -3,7 +3,6 @@ within a second, and leaves it as fast when deleted."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from oms.app import create_app
-from tests.conftest import make_settings, sign_up
+from tests.conftest import make_settings, query_node, sign_up
 
 X = "/xrpc/com.atproto."
 
@@ -25,11 +24,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 
 
 def _catalog_titles(data_dir: Path) -> list[str]:
-    connection = sqlite3.connect(f"{(data_dir / 'oms.sqlite3').as_uri()}?mode=ro", uri=True)
-    try:
-        return [row[0] for row in connection.execute("SELECT title FROM tracks")]
-    finally:
-        connection.close()
+    return [row[0] for row in query_node(data_dir, "SELECT title FROM tracks")]
 
 
 def _wait_for(data_dir: Path, expected: list[str]) -> float:

@@ -5,7 +5,6 @@ the ladder goes when no track uses the audio any more."""
 from __future__ import annotations
 
 import io
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,14 @@ from starlette.testclient import TestClient
 
 from oms.app import create_app
 from oms.context import AppContext
-from tests.conftest import make_settings, publish_track, sign_up, tone_flac, upload_blob
+from tests.conftest import (
+    make_settings,
+    publish_track,
+    query_node,
+    sign_up,
+    tone_flac,
+    upload_blob,
+)
 
 X = "/xrpc/com.atproto."
 
@@ -38,11 +44,7 @@ def node(tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
 
 
 def _media(data_dir: Path) -> list[tuple[Any, ...]]:
-    connection = sqlite3.connect(f"{(data_dir / 'oms.sqlite3').as_uri()}?mode=ro", uri=True)
-    try:
-        return connection.execute("SELECT status, error, audio_cid FROM media").fetchall()
-    finally:
-        connection.close()
+    return query_node(data_dir, "SELECT status, error, audio_cid FROM media")
 
 
 def _wait(data_dir: Path, done: Any, seconds: float = 60) -> list[tuple[Any, ...]]:
