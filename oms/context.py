@@ -17,7 +17,7 @@ from typing import IO
 from oms.analytics.fraud import FraudRules
 from oms.analytics.recorder import Listening
 from oms.config import Settings
-from oms.db.backup import DATABASE_FILE
+from oms.db.backup import DATABASE_FILE, JOURNAL_DIR
 from oms.db.database import Database
 from oms.db.queue import JobHandler, requeue_interrupted
 from oms.errors import StartupError
@@ -54,6 +54,8 @@ class AppContext:
     lexicons: Lexicons
     repos: Repos
     firehose: Firehose
+    # analytics: takes players' listening reports (journal first, then the database).
+    listening: Listening
     lock: DataDirLock | None = None
     # Room functions run by the durable job worker, by job kind (filled by later rooms).
     job_handlers: dict[str, JobHandler] = field(default_factory=dict)
@@ -63,8 +65,7 @@ class AppContext:
     media: MediaPipeline | None = None
     # Sign-ups, uploads and other frequent actions per account and per address.
     limits: RateLimits = field(default_factory=RateLimits)
-    # analytics: takes players' listening reports; the rules its rollups flag listening by.
-    listening: Listening | None = None
+    # analytics: the rules its rollups flag listening by.
     fraud_rules: FraudRules = field(default_factory=FraudRules)
 
     @property
@@ -76,8 +77,7 @@ class AppContext:
         return self.data_dir / "hls"
 
     async def close(self) -> None:
-        if self.listening is not None:
-            await self.listening.close()
+        await self.listening.close()
         self.repos.close()
         await self.db.close()
         if self.lock is not None:
@@ -193,10 +193,12 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
     settings = settings.with_fallbacks(await setup_settings(db), SETUP_ORIGIN)
     repos = Repos(db, keys, lexicons)
     firehose = Firehose(db, int(settings["pds.firehose_replay_hours"]))
-    context = AppContext(settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, lock)
+    listening = Listening(db, own_host=settings.hostname.rsplit(":", 1)[0])
+    context = AppContext(
+        settings, data_dir, db, bus, keys, ffmpeg, lexicons, repos, firehose, listening, lock
+    )
     context.catalog_indexer = CatalogIndexer(db, lexicons)
     context.media = media_pipeline(settings, data_dir, db, ffmpeg)
-    context.listening = Listening(db, own_host=settings.hostname.rsplit(":", 1)[0])
     context.fraud_rules = FraudRules(
         daily_cap=int(settings["analytics.daily_cap"]),
         burst_sessions=int(settings["analytics.burst_sessions"]),
@@ -213,4 +215,5 @@ async def open_context(settings: Settings, *, serving: bool = False) -> AppConte
         resumed = await requeue_interrupted(db)
         if resumed:
             log.info("resumed %d interrupted background jobs", resumed)
+        await context.listening.open(data_dir / JOURNAL_DIR)
     return context

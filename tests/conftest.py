@@ -132,6 +132,18 @@ def query_node(data_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[t
         connection.close()
 
 
+def journal_moved(data_dir: Path, connection: sqlite3.Connection) -> bool:
+    """Whether a node has moved every listening report it acknowledged from its journal
+    (`data_dir/journal`) into its database (read through `connection`)."""
+    generation, position = connection.execute(
+        "SELECT generation, position FROM listening_journal WHERE id = 1"
+    ).fetchone()
+    files = sorted((data_dir / "journal").glob("listening-*.jsonl"))
+    sizes = {int(f.stem.removeprefix("listening-")): f.stat().st_size for f in files}
+    unmoved = {g: size for g, size in sizes.items() if g > generation and size}
+    return not unmoved and sizes.get(generation, 0) <= position
+
+
 def oms_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment for an `oms` subprocess: no OMS_* settings but ours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMS_")}

@@ -1,5 +1,8 @@
 """A listener's own listening (their history, their export, its deletion) and the node's
-forgetting: raw reports older than the configured window are deleted, the rollups stay."""
+forgetting: raw reports older than the configured window are deleted, the rollups stay.
+
+A listener's own views take the recorder, which flushes its journal first: a report the
+listener's player just had acknowledged is in their history, their export and their deletion."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from typing import Any
 from oms.analytics import store
 from oms.analytics.coverage import heard_seconds, union, unpack
 from oms.analytics.fraud import DEFAULT_RULES, FraudRules
+from oms.analytics.recorder import Listening
 from oms.analytics.rollups import RECENT_DAYS, recompute, refresh_figures, today
 from oms.db.database import Database
 
@@ -36,13 +40,14 @@ class HistoryEntry:
 
 
 async def history(
-    db: Database, listener: str, *, limit: int = 50, now_ms: int | None = None
+    listening: Listening, listener: str, *, limit: int = 50, now_ms: int | None = None
 ) -> list[HistoryEntry]:
     """What `listener` heard lately, most recent first: one entry per session that heard at
     least 30 s (or all of a shorter track)."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
+    await listening.flush()
     rows = await store.listener_reports(
-        db, listener, since_ms=now - _HISTORY_DAYS * store.DAY_MS, limit=_HISTORY_SCAN
+        listening.db, listener, since_ms=now - _HISTORY_DAYS * store.DAY_MS, limit=_HISTORY_SCAN
     )
     sessions: dict[tuple[str, str], dict[str, Any]] = {}
     for row in reversed(rows):  # oldest first, so a session's start is its first report
@@ -61,10 +66,11 @@ async def history(
     return entries[:limit]
 
 
-async def export_listening(db: Database, listener: str) -> list[dict[str, Any]]:
+async def export_listening(listening: Listening, listener: str) -> list[dict[str, Any]]:
     """Every raw report the node keeps of `listener`, most recent first, for their data
     export: which seconds of which track, when, from what client and page."""
-    rows = await store.listener_reports(db, listener)
+    await listening.flush()
+    rows = await store.listener_reports(listening.db, listener)
     return [
         {
             "receivedAt": int(r["received_at"]),
@@ -84,14 +90,19 @@ async def export_listening(db: Database, listener: str) -> list[dict[str, Any]]:
     ]
 
 
-async def report_count(db: Database, listener: str) -> int:
+async def report_count(listening: Listening, listener: str) -> int:
     """How many raw reports the node keeps of `listener`."""
-    return await store.listener_report_count(db, listener)
+    await listening.flush()
+    return await store.listener_report_count(listening.db, listener)
 
 
-async def forget_listener(db: Database, listener: str, *, rules: FraudRules = DEFAULT_RULES) -> int:
+async def forget_listener(
+    listening: Listening, listener: str, *, rules: FraudRules = DEFAULT_RULES
+) -> int:
     """Delete `listener`'s raw listening and roll the days it touched up again without it.
     The number of days recomputed."""
+    await listening.flush()
+    db = listening.db
     async with db.transaction() as tx:
         days = await tx.run(lambda connection: store.forget_listener(connection, listener))
     await recompute(db, days, rules=rules)

@@ -3,6 +3,8 @@ replacing a day's rollups, and reading rollups for the queries. Private to the r
 
 from __future__ import annotations
 
+import functools
+import itertools
 import secrets
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -24,6 +26,7 @@ __all__ = [
     "flag_rows",
     "forget_listener",
     "high_water",
+    "journal_moved",
     "listener_report_count",
     "listener_reports",
     "mix_rows",
@@ -31,6 +34,7 @@ __all__ = [
     "purge_before",
     "rejection_rows",
     "replace_day",
+    "report_row",
     "salt_for",
     "set_rolled_up_to",
     "track_sketches",
@@ -60,13 +64,23 @@ REPORT_COLUMNS = (
     "country",
     "address",
 )
-_INSERT_REPORT = (
-    f"INSERT INTO listening_reports ({', '.join(REPORT_COLUMNS)})"  # noqa: S608 - fixed names
-    f" VALUES ({', '.join('?' * len(REPORT_COLUMNS))})"
-)
+# Rows go in by multi-row INSERTs of up to _ROWS_AT_ONCE rows: one statement step for many
+# rows (executemany steps once a row, giving up and taking back the GIL each time, which the
+# serving thread then waits on). Chunks are powers of two, so a few statements are prepared.
+_ROWS_AT_ONCE = 256
 
 
-def _report_row(r: Report) -> tuple[Any, ...]:
+@functools.cache
+def _insert_reports(rows: int) -> str:
+    one = f"({', '.join('?' * len(REPORT_COLUMNS))})"
+    return (
+        f"INSERT INTO listening_reports ({', '.join(REPORT_COLUMNS)})"  # noqa: S608 - fixed names
+        f" VALUES {', '.join([one] * rows)}"
+    )
+
+
+def report_row(r: Report) -> tuple[Any, ...]:
+    """`r` as the values of a listening_reports row, in REPORT_COLUMNS order."""
     return (
         r.received_at,
         r.session,
@@ -90,17 +104,38 @@ def _report_row(r: Report) -> tuple[Any, ...]:
 
 def append(
     connection: sqlite3.Connection,
-    reports: Sequence[Report],
+    rows: Sequence[tuple[Any, ...]],
     rejections: Sequence[tuple[int, str]] = (),
+    journal: tuple[int, int] | None = None,
 ) -> None:
-    """Append `reports`, and count `rejections` ((day, reason) each) by day and reason."""
-    connection.executemany(_INSERT_REPORT, [_report_row(r) for r in reports])
+    """Append report `rows` (`report_row`s) in order, count `rejections` ((day, reason) each)
+    by day and reason, and record `journal` (generation, offset) as how far the listening
+    journal is moved. The rows are made by the caller: whatever runs here holds the GIL on
+    the database's thread, which the serving thread then waits for."""
+    values = list(itertools.chain.from_iterable(rows))
+    width = len(REPORT_COLUMNS)
+    done = 0
+    while done < len(rows):
+        count = min(_ROWS_AT_ONCE, 1 << ((len(rows) - done).bit_length() - 1))
+        connection.execute(_insert_reports(count), values[done * width : (done + count) * width])
+        done += count
     if rejections:
         connection.executemany(
             "INSERT INTO listening_rejections (day, reason, count) VALUES (?, ?, 1)"
             " ON CONFLICT (day, reason) DO UPDATE SET count = count + 1",
             rejections,
         )
+    if journal is not None:
+        connection.execute(
+            "UPDATE listening_journal SET generation = ?, position = ? WHERE id = 1", journal
+        )
+
+
+async def journal_moved(db: Database) -> tuple[int, int]:
+    """(generation, offset): how far the listening journal is in the database."""
+    row = await db.fetchone("SELECT generation, position FROM listening_journal WHERE id = 1")
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def salt_for(connection: sqlite3.Connection, day: int) -> bytes:

@@ -2,7 +2,10 @@
 
 The database is copied with SQLite's online backup API (a transaction-consistent snapshot);
 the content-addressed folders are copied after it, so every file the snapshot refers to is
-there (they are written before the rows that name them, and never changed in place).
+there (they are written before the rows that name them, and never changed in place). The
+journal folder (writes acknowledged before they reach the database, moved in later) is copied
+before the snapshot: each entry in the copy is then either in the snapshot, which records how
+far its journal is moved, or replayed when the restored node starts.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from pathlib import Path
 
 from oms.errors import InvalidRequest
 
-__all__ = ["DATABASE_FILE", "FILE_DIRS", "create_backup", "restore_backup"]
+__all__ = ["DATABASE_FILE", "FILE_DIRS", "JOURNAL_DIR", "create_backup", "restore_backup"]
 
 DATABASE_FILE = "oms.sqlite3"
 FILE_DIRS = ("keys", "blobs", "hls")
+JOURNAL_DIR = "journal"
 _MANIFEST = "oms-backup.json"
 _FORMAT = 1
 
@@ -42,6 +46,17 @@ def _snapshot_database(source: Path, target: Path) -> None:
         src.close()
 
 
+def _copy_journal(source: Path, target: Path) -> None:
+    if not source.is_dir():
+        return
+    target.mkdir()
+    for entry in sorted(source.iterdir()):
+        try:
+            shutil.copyfile(entry, target / entry.name)
+        except FileNotFoundError:
+            continue  # deleted meanwhile: wholly moved into the database already
+
+
 def create_backup(data_dir: Path, archive: Path) -> dict[str, object]:
     """Write `archive` (a tar file) from `data_dir`; returns the manifest it contains."""
     database = data_dir / DATABASE_FILE
@@ -49,6 +64,8 @@ def create_backup(data_dir: Path, archive: Path) -> dict[str, object]:
         raise InvalidRequest(f"no OMS database in {data_dir} (expected {DATABASE_FILE})")
     archive.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="oms-backup-", dir=archive.parent) as scratch:
+        journal = Path(scratch) / JOURNAL_DIR
+        _copy_journal(data_dir / JOURNAL_DIR, journal)
         snapshot = Path(scratch) / DATABASE_FILE
         _snapshot_database(database, snapshot)
         folders = [d for d in FILE_DIRS if (data_dir / d).is_dir()]
@@ -61,6 +78,8 @@ def create_backup(data_dir: Path, archive: Path) -> dict[str, object]:
         partial = archive.with_name(archive.name + ".partial")
         with tarfile.open(partial, "w") as tar:
             tar.add(snapshot, arcname=DATABASE_FILE)
+            if journal.is_dir():
+                tar.add(journal, arcname=JOURNAL_DIR)
             for folder in folders:
                 tar.add(data_dir / folder, arcname=folder)
             body = json.dumps(manifest, indent=2).encode()

@@ -91,6 +91,7 @@ class Schedule:
         return await refresh_discovery(db, plays=await plays_by_age(db, ENGAGEMENT_DAYS))
 
     async def roll_up_listening(self) -> RollupResult:
+        await self.context.listening.flush()  # every acknowledged report
         return await roll_up(
             self.context.db,
             rules=self.context.fraud_rules,

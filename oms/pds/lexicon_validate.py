@@ -38,18 +38,40 @@ from oms.pds.syntax import (
 
 __all__ = ["ValueValidator", "check_data_model", "count_graphemes"]
 
+# Valid names seen lately, per format: the same track, account or collection recurs in call
+# after call (a player reports the same track every ten seconds), and each check is a parse.
+_REMEMBERED = 4096
+
+
+def _remembering(valid: Callable[[str], bool]) -> Callable[[str], bool]:
+    known: set[str] = set()
+
+    def check(value: str) -> bool:
+        if value in known:
+            return True
+        if not valid(value):
+            return False
+        if len(known) >= _REMEMBERED:
+            known.clear()
+        known.add(value)
+        return True
+
+    return check
+
+
+# Datetimes and TIDs are rarely seen twice: checked afresh each time.
 _FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
-    "at-identifier": (is_valid_at_identifier, "a valid did or handle"),
-    "at-uri": (is_valid_at_uri, "a valid at-uri"),
-    "cid": (is_valid_cid, "a valid cid"),
+    "at-identifier": (_remembering(is_valid_at_identifier), "a valid did or handle"),
+    "at-uri": (_remembering(is_valid_at_uri), "a valid at-uri"),
+    "cid": (_remembering(is_valid_cid), "a valid cid"),
     "datetime": (is_valid_datetime, "a valid datetime"),
-    "did": (is_valid_did, "a valid did"),
-    "handle": (is_valid_handle, "a valid handle"),
-    "nsid": (is_valid_nsid, "a valid nsid"),
+    "did": (_remembering(is_valid_did), "a valid did"),
+    "handle": (_remembering(is_valid_handle), "a valid handle"),
+    "nsid": (_remembering(is_valid_nsid), "a valid nsid"),
     "tid": (is_valid_tid, "a valid tid"),
-    "record-key": (is_valid_record_key, "a valid record key"),
-    "uri": (is_valid_uri, "a valid uri"),
-    "language": (is_valid_language, "a valid language code"),
+    "record-key": (_remembering(is_valid_record_key), "a valid record key"),
+    "uri": (_remembering(is_valid_uri), "a valid uri"),
+    "language": (_remembering(is_valid_language), "a valid language code"),
 }
 
 _MISSING: Any = object()  # "no such key", where None is a value

@@ -89,7 +89,7 @@ async def library_page(request: Request) -> Response:
 async def _recently_played(shelf: Shelf, did: str) -> list[TrackItem]:
     """The account's listening history as the node recorded it (each track once, at its
     latest play), the tracks the catalog still holds."""
-    entries = await listening_history(shelf.context.db, did, limit=_HISTORY_SHOWN * 4)
+    entries = await listening_history(shelf.context.listening, did, limit=_HISTORY_SHOWN * 4)
     uris = list(dict.fromkeys(e.track_uri for e in entries))[:_HISTORY_SHOWN]
     views = {t.uri: t for t in await get_tracks(shelf.context.db, uris)}
     return await shelf.tracks([views[uri] for uri in uris if uri in views])

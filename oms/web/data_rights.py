@@ -118,7 +118,7 @@ async def _data_page(
         files=EXPORT_FILES,
         problem=problem,
         notice=notice,
-        listening_reports=await report_count(context.db, session.did),
+        listening_reports=await report_count(context.listening, session.did),
         raw_days=int(context.settings["analytics.raw_days"]),
     )
 
@@ -183,7 +183,7 @@ async def _contents(context: AppContext, session: WebSession) -> _Contents:
             "",
         ]
     )
-    listening = await export_listening(db, session.did)
+    listening = await export_listening(context.listening, session.did)
     return _Contents(account, blobs, document, readme, listening)
 
 
@@ -358,7 +358,7 @@ async def delete_listening(request: Request) -> Response:
     context = _context(request)
     session = await member(request)
     check_csrf(session, await request.form())
-    days = await forget_listener(context.db, session.did, rules=context.fraud_rules)
+    days = await forget_listener(context.listening, session.did, rules=context.fraud_rules)
     notice = (
         f"Your listening is deleted; {days} {'day was' if days == 1 else 'days were'} counted "
         "again without it."
@@ -394,7 +394,7 @@ async def delete_account(request: Request) -> Response:
         response = await _data_page(request, session, e.status, problem=problem_text(e))
         return with_retry_after(response, e)
     # Their listening goes with them (the figures are recounted without it).
-    await forget_listener(context.db, session.did, rules=context.fraud_rules)
+    await forget_listener(context.listening, session.did, rules=context.fraud_rules)
     if context.catalog_indexer is not None:
         # So that the catalog this browser sees next no longer lists the account's music
         # (two seconds at most; the indexer gets there regardless).

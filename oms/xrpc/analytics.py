@@ -31,7 +31,6 @@ _REPORTS = "listening-report"
 
 async def report_listening(call: XrpcCall) -> None:
     context = call.context
-    assert context.listening is not None
     per_minute = int(context.settings["limits.listening_reports_per_minute"])
     address = client_address(call)
     context.limits.hit(Limit(_REPORTS, per_minute, 60, "listening reports"), address)

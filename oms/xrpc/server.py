@@ -260,4 +260,4 @@ async def delete_account(call: XrpcCall) -> None:
         address=client_address(call),
     )
     # Their listening goes with them (the figures are recounted without it).
-    await forget_listener(call.context.db, body["did"], rules=call.context.fraud_rules)
+    await forget_listener(call.context.listening, body["did"], rules=call.context.fraud_rules)

@@ -66,9 +66,14 @@ class Stage:
     ) -> httpx.Response:  # fmt: skip
         return self.client.post(REPORT, json=self.body(track, ranges, **extra), headers=headers)
 
+    def flush(self) -> None:
+        """Wait until every acknowledged report is moved from the journal into the database."""
+        self.client.portal.call(self.context.listening.flush)
+
     def roll_up(self) -> None:
         from oms.analytics.rollups import roll_up
 
+        self.flush()
         self.client.portal.call(lambda: roll_up(self.context.db, rules=self.context.fraud_rules))
 
 

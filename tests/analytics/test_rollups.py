@@ -88,8 +88,9 @@ def _dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 async def _store(db: Database, reports: list[Any]) -> None:
+    rows = [store.report_row(r) for r in reports]
     async with db.transaction() as tx:
-        await tx.run(lambda connection: store.append(connection, reports))
+        await tx.run(lambda connection: store.append(connection, rows))
 
 
 async def _incremental(path: Path, reports: list[Any], cuts: list[int]) -> None:

@@ -88,8 +88,9 @@ def _listen(
 
 
 def _roll_up(client: TestClient) -> None:
-    db = _context(client).db
-    client.portal.call(lambda: roll_up(db))
+    context = _context(client)
+    client.portal.call(context.listening.flush)
+    client.portal.call(lambda: roll_up(context.db))
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response, expect
 
 from oms.db.backup import DATABASE_FILE
-from tests.conftest import OmsProcess, start_oms
+from tests.conftest import OmsProcess, journal_moved, start_oms
 from tests.web.conftest import import_album
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -154,10 +154,14 @@ def _heard(sent: list[Sent]) -> list[tuple[float, float]]:
 
 
 def _stored(node: OmsProcess, where: str, *params: object) -> list[sqlite3.Row]:
-    """The node's rows of listening_reports `where`, read-only beside the running node."""
+    """The node's rows of listening_reports `where`, read-only beside the running node, once
+    every report it acknowledged is moved from its journal into the database."""
     path = node.data_dir / DATABASE_FILE
+    deadline = time.monotonic() + 5
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
         db.row_factory = sqlite3.Row
+        while not journal_moved(node.data_dir, db) and time.monotonic() < deadline:
+            time.sleep(0.02)
         query = f"SELECT * FROM listening_reports WHERE {where} ORDER BY id"
         return db.execute(query, params).fetchall()
 
