@@ -8,8 +8,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,11 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from oms.analytics import journal
 from oms.audit import CLI
 from oms.config import Settings, load_settings
 from oms.context import AppContext
+from oms.db.backup import JOURNAL_DIR
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.pds.accounts import set_role
 
@@ -132,16 +135,55 @@ def query_node(data_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> list[t
         connection.close()
 
 
+def kill_9_while_writing(
+    server: OmsProcess,
+    write: Callable[[httpx.Client, int, int], str | None],
+    *,
+    acknowledged_at_least: int,
+    workers: int = 4,
+) -> list[str]:
+    """`workers` threads each call `write(client, worker, n)` for n = 1, 2, … against `server`
+    (it returns the key of a write the node acknowledged, else None) until `server` is killed
+    with SIGKILL, once `acknowledged_at_least` writes are acknowledged. The keys acknowledged."""
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        with httpx.Client(timeout=5) as client:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    key = write(client, worker, n)
+                except httpx.HTTPError:
+                    return  # the node is gone
+                if key is not None:
+                    with lock:
+                        acknowledged.append(key)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    while len(acknowledged) < acknowledged_at_least:
+        time.sleep(0.01)
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait(10)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    with lock:
+        return list(acknowledged)
+
+
 def journal_moved(data_dir: Path, connection: sqlite3.Connection) -> bool:
     """Whether a node has moved every listening report it acknowledged from its journal
     (`data_dir/journal`) into its database (read through `connection`)."""
-    generation, position = connection.execute(
+    generation, offset = connection.execute(
         "SELECT generation, position FROM listening_journal WHERE id = 1"
     ).fetchone()
-    files = sorted((data_dir / "journal").glob("listening-*.jsonl"))
-    sizes = {int(f.stem.removeprefix("listening-")): f.stat().st_size for f in files}
-    unmoved = {g: size for g, size in sizes.items() if g > generation and size}
-    return not unmoved and sizes.get(generation, 0) <= position
+    beyond = journal.unmoved(data_dir / JOURNAL_DIR, journal.Position(generation, offset))
+    return next(beyond, None) is None
 
 
 def oms_env(data_dir: Path, **extra: str) -> dict[str, str]:

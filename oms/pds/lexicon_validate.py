@@ -5,22 +5,20 @@ did`), in the style of the reference implementation (@atproto/lexicon).
 Validation sits on every write and every XRPC call, so it is made cheap: each field definition
 is compiled once, on first use, into a tree of small closures (`_Check`) that read no schema
 keys and parse no refs while validating, and a failure's path is only built when there is one.
-A check raises `_Invalid` with the problem alone; each enclosing object or array adds its
+A check raises `Invalid` with the problem alone; each enclosing object or array adds its
 segment as the exception passes, and the entry point turns it into `InvalidRequest`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
 import sys
 import threading
-import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from oms.errors import InvalidRequest
-from oms.pds.dagcbor import MAX_DEPTH, is_valid_text
+from oms.pds.dagcbor import is_valid_text
+from oms.pds.data_model import Invalid, decode_bytes, is_blob_ref, is_cid_link, is_integer
+from oms.pds.graphemes import count_graphemes
 from oms.pds.lexicon_schema import split_ref
 from oms.pds.syntax import (
     is_valid_at_identifier,
@@ -36,7 +34,7 @@ from oms.pds.syntax import (
     is_valid_uri,
 )
 
-__all__ = ["ValueValidator", "check_data_model", "count_graphemes"]
+__all__ = ["ValueValidator"]
 
 # Valid names seen lately, per format: the same track, account or collection recurs in call
 # after call (a player reports the same track every ten seconds), and each check is a parse.
@@ -77,184 +75,10 @@ _FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
 _MISSING: Any = object()  # "no such key", where None is a value
 
 
-class _Invalid(Exception):
-    """A failed check: the problem, and the path segments added on the way out."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.segments: list[str] = []  # innermost first
-
-    def message(self, path: str) -> str:
-        inner = "".join(f"/{segment}" for segment in reversed(self.segments))
-        return f"{path}{inner} {self.problem}"
-
-
-# -- graphemes ---------------------------------------------------------------------------------
-
-
-# An approximation of Unicode extended grapheme clusters (UAX #29) using only `unicodedata`,
-# to avoid a dependency: combining marks, variation selectors, emoji modifiers, tag characters,
-# Hangul medial/final jamo and ZWJ sequences extend the preceding cluster, regional indicators
-# pair up, CR LF is one cluster. It agrees with the full algorithm on text people actually post;
-# rarer cases (prepend marks, some Indic conjuncts) may count one cluster too many.
-def _extends(ch: str) -> bool:
-    cp = ord(ch)
-    return (
-        unicodedata.category(ch) in ("Mn", "Me", "Mc")
-        or cp in (0x200C, 0x200D)  # ZWNJ, ZWJ
-        or 0xFE00 <= cp <= 0xFE0F  # variation selectors
-        or 0xE0100 <= cp <= 0xE01EF  # variation selectors supplement
-        or 0x1F3FB <= cp <= 0x1F3FF  # emoji skin-tone modifiers
-        or 0xE0020 <= cp <= 0xE007F  # tag characters (subdivision flags)
-        or 0x1160 <= cp <= 0x11FF  # Hangul medial vowels and final consonants
-        or 0xD7B0 <= cp <= 0xD7FF
-    )
-
-
-def _is_regional_indicator(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
-
-
-def count_graphemes(text: str) -> int:
-    """Count user-perceived characters (approximately; see the comment above)."""
-    if text.isascii():
-        # Nothing ASCII extends a cluster but the LF of CR LF.
-        return len(text) - text.count("\r\n")
-    count = 0
-    prev = ""
-    ri_open = False  # an unpaired regional indicator starts the current cluster
-    for ch in text:
-        joins = prev == "\u200d" or (prev == "\r" and ch == "\n")
-        if _is_regional_indicator(ch):
-            if ri_open and _is_regional_indicator(prev):
-                ri_open = False
-            else:
-                count += 1
-                ri_open = True
-        elif not count or not (joins or _extends(ch)):
-            count += 1
-            ri_open = False
-        prev = ch
-    return count
-
-
-# -- the data model ----------------------------------------------------------------------------
-
-
-def _decode_bytes(value: object) -> bytes | None:
-    """`{"$bytes": base64}` (the JSON form of bytes) -> bytes; raw bytes pass through."""
-    if isinstance(value, bytes):
-        return value
-    if not isinstance(value, dict) or len(value) != 1 or "$bytes" not in value:
-        return None
-    encoded = value["$bytes"]
-    if not isinstance(encoded, str):
-        return None
-    try:
-        # The data model writes base64 without padding; accept it with padding as well.
-        return base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _is_cid_link(value: object) -> bool:
-    if not isinstance(value, dict) or len(value) != 1:
-        return False
-    link = value.get("$link")
-    return isinstance(link, str) and is_valid_cid(link)
-
-
-def _is_blob_ref(value: object) -> bool:
-    if not isinstance(value, dict) or value.get("$type") != "blob":
-        return False
-    size = value.get("size")
-    mime = value.get("mimeType")
-    return (
-        _is_cid_link(value.get("ref"))
-        and isinstance(mime, str)
-        and bool(mime)
-        and type(size) is int
-        and size >= 0
-    )
-
-
-def _is_integer(value: object) -> bool:
-    # JSON has one number type: 123.0 is the integer 123 in the data model (interop vectors).
-    if isinstance(value, float):
-        return math.isfinite(value) and value.is_integer()
-    return type(value) is int
-
-
-def check_data_model(value: object, path: str, depth: int = 0) -> None:
-    """Reject what the ATProto data model cannot hold: floats, malformed $bytes/$link/blobs,
-    `$type` that is not a non-empty string, and nesting deeper than MAX_DEPTH."""
-    try:
-        _check_model(value, depth)
-    except _Invalid as exc:
-        message = exc.message(path)
-    else:
-        return
-    raise InvalidRequest(message)  # raised here, not in `except`, to carry no context
-
-
-_SCALARS = frozenset({int, bool, type(None)})  # always in the data model
-
-
-def _check_model(value: object, depth: int) -> None:
-    if depth > MAX_DEPTH:
-        raise _Invalid(f"is nested deeper than {MAX_DEPTH} levels")
-    # The most common types first; no value is of more than one of str, dict, list and float.
-    if isinstance(value, str):
-        if not is_valid_text(value):
-            raise _Invalid("must be Unicode text (it holds a lone surrogate)")
-    elif isinstance(value, dict):
-        if "$bytes" in value and _decode_bytes(value) is None:
-            raise _Invalid("must be bytes in the form {$bytes: base64}")
-        if "$link" in value and not _is_cid_link(value):
-            raise _Invalid("must be a CID link in the form {$link: cid}")
-        kind = value.get("$type", _MISSING)
-        if kind is not _MISSING:
-            if not isinstance(kind, str) or not kind:
-                exc = _Invalid("must be a non-empty string")
-                exc.segments.append("$type")
-                raise exc
-            if kind == "blob" and not _is_blob_ref(value):
-                raise _Invalid("must be a blob ref")
-        depth += 1
-        shallow = depth <= MAX_DEPTH
-        for key, item in value.items():
-            if not isinstance(key, str) or not is_valid_text(key):
-                raise _Invalid("must have keys of Unicode text only")
-            if shallow and (type(item) in _SCALARS or (type(item) is str and item.isascii())):
-                continue  # what most values hold, and what needs no call to be checked
-            try:
-                _check_model(item, depth)
-            except _Invalid as exc:
-                exc.segments.append(key)
-                raise
-    elif isinstance(value, list):
-        depth += 1
-        shallow = depth <= MAX_DEPTH
-        for i, item in enumerate(value):
-            if shallow and (type(item) in _SCALARS or (type(item) is str and item.isascii())):
-                continue
-            try:
-                _check_model(item, depth)
-            except _Invalid as exc:
-                exc.segments.append(str(i))
-                raise
-    elif isinstance(value, float):
-        if not _is_integer(value):
-            raise _Invalid("must not be a float (the data model has integers only)")
-    elif value is not None and not isinstance(value, bool | int | bytes):
-        raise _Invalid("holds a value the data model cannot represent")
-
-
 # -- validation against definitions -------------------------------------------------------------
 
 # A compiled field definition: returns the value, or a copy with defaults filled in; raises
-# `_Invalid`. Definitions are well-formed (checked by `lexicon_schema` when loaded).
+# `Invalid`. Definitions are well-formed (checked by `lexicon_schema` when loaded).
 _Check = Callable[[object], object]
 
 
@@ -277,7 +101,7 @@ def _fail(problem: str) -> _Check:
     """A check no value passes (a ref to nothing, a definition that holds no value)."""
 
     def check(value: object) -> NoReturn:
-        raise _Invalid(problem)
+        raise Invalid(problem)
 
     return check
 
@@ -296,32 +120,32 @@ def _string(schema: Mapping[str, Any]) -> _Check:
 
     def check(value: object) -> object:
         if not isinstance(value, str):
-            raise _Invalid("must be a string")
+            raise Invalid("must be a string")
         # Lexicon string lengths count UTF-8 bytes: one per character of ASCII text.
         if value.isascii():
             size = len(value)
         elif is_valid_text(value):
             size = len(value.encode("utf-8"))
         else:
-            raise _Invalid("must be Unicode text (it holds a lone surrogate)")
+            raise Invalid("must be Unicode text (it holds a lone surrogate)")
         if exact:
             if const is not _MISSING and value != const:
-                raise _Invalid(f"must be {const}")
+                raise Invalid(f"must be {const}")
             if enum is not None and value not in enum:
-                raise _Invalid(f"must be one of ({'|'.join(enum)})")
+                raise Invalid(f"must be one of ({'|'.join(enum)})")
         if size > max_size:
-            raise _Invalid(f"must not be longer than {max_size} bytes (UTF-8)")
+            raise Invalid(f"must not be longer than {max_size} bytes (UTF-8)")
         if size < min_size:
-            raise _Invalid(f"must not be shorter than {min_size} bytes (UTF-8)")
+            raise Invalid(f"must not be shorter than {min_size} bytes (UTF-8)")
         # Counting is slow and a grapheme holds at least one character: short text needs none.
         if counted and (min_graphemes is not None or len(value) > max_graphemes):
             graphemes = count_graphemes(value)
             if max_graphemes is not None and graphemes > max_graphemes:
-                raise _Invalid(f"must not be longer than {max_graphemes} graphemes")
+                raise Invalid(f"must not be longer than {max_graphemes} graphemes")
             if min_graphemes is not None and graphemes < min_graphemes:
-                raise _Invalid(f"must not be shorter than {min_graphemes} graphemes")
+                raise Invalid(f"must not be shorter than {min_graphemes} graphemes")
         if valid is not None and not valid(value):
-            raise _Invalid(f"must be {what}")
+            raise Invalid(f"must be {what}")
         return value
 
     return check
@@ -334,18 +158,18 @@ def _integer(schema: Mapping[str, Any]) -> _Check:
     maximum, minimum = schema.get("maximum"), schema.get("minimum")
 
     def check(value: object) -> object:
-        if type(value) is not int and not _is_integer(value):
-            raise _Invalid("must be an integer")
+        if type(value) is not int and not is_integer(value):
+            raise Invalid("must be an integer")
         number: float = value  # type: ignore[assignment]  # an int, or a float holding one
         if exact:
             if const is not _MISSING and number != const:
-                raise _Invalid(f"must be {const}")
+                raise Invalid(f"must be {const}")
             if enum is not None and number not in enum:
-                raise _Invalid(f"must be one of ({'|'.join(map(str, enum))})")
+                raise Invalid(f"must be one of ({'|'.join(map(str, enum))})")
         if maximum is not None and number > maximum:
-            raise _Invalid(f"can not be greater than {maximum}")
+            raise Invalid(f"can not be greater than {maximum}")
         if minimum is not None and number < minimum:
-            raise _Invalid(f"can not be less than {minimum}")
+            raise Invalid(f"can not be less than {minimum}")
         return value
 
     return check
@@ -356,9 +180,9 @@ def _boolean(schema: Mapping[str, Any]) -> _Check:
 
     def check(value: object) -> object:
         if not isinstance(value, bool):
-            raise _Invalid("must be a boolean")
+            raise Invalid("must be a boolean")
         if const is not _MISSING and value != const:
-            raise _Invalid(f"must be {_show(const)}")
+            raise Invalid(f"must be {_show(const)}")
         return value
 
     return check
@@ -368,13 +192,13 @@ def _bytes(schema: Mapping[str, Any]) -> _Check:
     max_size, min_size = schema.get("maxLength"), schema.get("minLength")
 
     def check(value: object) -> object:
-        data = _decode_bytes(value)
+        data = decode_bytes(value)
         if data is None:
-            raise _Invalid("must be bytes ({$bytes: base64})")
+            raise Invalid("must be bytes ({$bytes: base64})")
         if max_size is not None and len(data) > max_size:
-            raise _Invalid(f"must not be larger than {max_size} bytes")
+            raise Invalid(f"must not be larger than {max_size} bytes")
         if min_size is not None and len(data) < min_size:
-            raise _Invalid(f"must not be smaller than {min_size} bytes")
+            raise Invalid(f"must not be smaller than {min_size} bytes")
         return value
 
     return check
@@ -382,8 +206,8 @@ def _bytes(schema: Mapping[str, Any]) -> _Check:
 
 def _cid_link(schema: Mapping[str, Any]) -> _Check:
     def check(value: object) -> object:
-        if not _is_cid_link(value):
-            raise _Invalid("must be a CID link ({$link: cid})")
+        if not is_cid_link(value):
+            raise Invalid("must be a CID link ({$link: cid})")
         return value
 
     return check
@@ -394,14 +218,14 @@ def _blob(schema: Mapping[str, Any]) -> _Check:
     max_size = schema.get("maxSize")
 
     def check(value: object) -> object:
-        if not _is_blob_ref(value):
-            raise _Invalid("should be a blob ref")
+        if not is_blob_ref(value):
+            raise Invalid("should be a blob ref")
         assert isinstance(value, dict)
         mime = value["mimeType"]
         if accept is not None and not _mime_accepted(mime, accept):
-            raise _Invalid(f"has mimeType {mime}, not one of {', '.join(accept)}")
+            raise Invalid(f"has mimeType {mime}, not one of {', '.join(accept)}")
         if max_size is not None and value["size"] > max_size:
-            raise _Invalid(f"is larger than {max_size} bytes")
+            raise Invalid(f"is larger than {max_size} bytes")
         return value
 
     return check
@@ -410,7 +234,7 @@ def _blob(schema: Mapping[str, Any]) -> _Check:
 def _unknown(schema: Mapping[str, Any]) -> _Check:
     def check(value: object) -> object:
         if not isinstance(value, dict):
-            raise _Invalid("must be an object")
+            raise Invalid("must be an object")
         return value
 
     return check
@@ -466,7 +290,7 @@ class ValueValidator:
         check = compiled[1] if compiled is not None else self._compiled(schema, base, defaults)
         try:
             return check(value)
-        except _Invalid as exc:
+        except Invalid as exc:
             message = exc.message(path)
         raise InvalidRequest(message)  # raised here, not in `except`, to carry no context
 
@@ -543,12 +367,12 @@ class ValueValidator:
             if defaults and "default" in prop
         )
 
-        def missing(value: dict[str, object]) -> _Invalid:
+        def missing(value: dict[str, object]) -> Invalid:
             # A missing property is reported before any invalid one, the first in `required`.
             name = next(name for name in required if name not in value)
-            return _Invalid(f'must have the property "{name}"')
+            return Invalid(f'must have the property "{name}"')
 
-        def failed(exc: _Invalid, name: str, value: dict[str, object]) -> _Invalid:
+        def failed(exc: Invalid, name: str, value: dict[str, object]) -> Invalid:
             if any(name not in value for name in required):
                 return missing(value)
             exc.segments.append(name)
@@ -556,14 +380,14 @@ class ValueValidator:
 
         def check(value: object) -> object:
             if not isinstance(value, dict):
-                raise _Invalid("must be an object")
+                raise Invalid("must be an object")
             if undefined and any(name not in value for name in undefined):
                 raise missing(value)
             for name, check_item, is_required in checks:
                 if name in value:
                     try:
                         check_item(value[name])
-                    except _Invalid as exc:
+                    except Invalid as exc:
                         raise failed(exc, name, value) from None
                 elif is_required:
                     raise missing(value)
@@ -572,7 +396,7 @@ class ValueValidator:
         def check_copying(value: object) -> object:
             # As `check`, building a copy when a property is filled in or changed.
             if not isinstance(value, dict):
-                raise _Invalid("must be an object")
+                raise Invalid("must be an object")
             if undefined and any(name not in value for name in undefined):
                 raise missing(value)
             result = value
@@ -581,7 +405,7 @@ class ValueValidator:
                     item = value[name]
                     try:
                         checked = check_item(item)
-                    except _Invalid as exc:
+                    except Invalid as exc:
                         raise failed(exc, name, value) from None
                     if checked is not item:
                         result = result if result is not value else dict(value)
@@ -603,12 +427,12 @@ class ValueValidator:
         check_item = self._check(schema["items"], base, defaults)
         max_length, min_length = schema.get("maxLength", sys.maxsize), schema.get("minLength", 0)
 
-        def wrong(value: object) -> _Invalid:
+        def wrong(value: object) -> Invalid:
             if not isinstance(value, list):
-                return _Invalid("must be an array")
+                return Invalid("must be an array")
             if len(value) > max_length:
-                return _Invalid(f"must not have more than {max_length} elements")
-            return _Invalid(f"must not have fewer than {min_length} elements")
+                return Invalid(f"must not have more than {max_length} elements")
+            return Invalid(f"must not have fewer than {min_length} elements")
 
         def check(value: object) -> object:
             if not isinstance(value, list) or not min_length <= len(value) <= max_length:
@@ -616,7 +440,7 @@ class ValueValidator:
             for i, item in enumerate(value):
                 try:
                     check_item(item)
-                except _Invalid as exc:
+                except Invalid as exc:
                     exc.segments.append(str(i))
                     raise
             return value
@@ -629,7 +453,7 @@ class ValueValidator:
             for i, item in enumerate(value):
                 try:
                     checked = check_item(item)
-                except _Invalid as exc:
+                except Invalid as exc:
                     exc.segments.append(str(i))
                     raise
                 if checked is not item:
@@ -664,7 +488,7 @@ class ValueValidator:
 
             def token(value: object) -> object:
                 if value != full:
-                    raise _Invalid(f"must be {full}")
+                    raise Invalid(f"must be {full}")
                 return value
 
             return token
@@ -683,14 +507,14 @@ class ValueValidator:
         def check(value: object) -> object:
             wanted = value.get("$type") if isinstance(value, dict) else None
             if not isinstance(wanted, str):
-                raise _Invalid('must be an object which includes the "$type" property')
+                raise Invalid('must be an object which includes the "$type" property')
             member = members.get(wanted)
             if member is None:  # maybe `nsid` or `nsid#` for `nsid#main`
                 nsid, _, name = wanted.partition("#")
                 member = members.get(f"{nsid}#{name or 'main'}")
             if member is None:
                 if closed:
-                    raise _Invalid(f"$type must be one of {names}")
+                    raise Invalid(f"$type must be one of {names}")
                 # An open union accepts types it does not know (forward compatibility).
                 return value
             return member(value)

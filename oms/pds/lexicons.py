@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from oms.errors import InvalidRequest
+from oms.pds.data_model import check_data_model
 from oms.pds.lexicon_schema import LexiconError, check_document, split_ref
-from oms.pds.lexicon_validate import ValueValidator, check_data_model
+from oms.pds.lexicon_validate import ValueValidator
 from oms.pds.syntax import is_valid_nsid, is_valid_record_key, is_valid_tid
 
 __all__ = ["LexiconDoc", "LexiconError", "Lexicons", "MethodKind", "load_lexicons"]

@@ -3,8 +3,6 @@ repository's root matches its records, and the firehose continues without gap or
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from websockets.sync.client import connect
 
 from oms.pds.car import read_car
 from oms.pds.dagcbor import cid_to_str, decode
-from tests.conftest import OmsProcess, start_oms
+from tests.conftest import OmsProcess, kill_9_while_writing, start_oms
 
 pytestmark = pytest.mark.slow
 
@@ -93,41 +91,19 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
     seen = _frames(server.port, 0, until_seq=None, timeout=5)
     last_seen = seen[-1]["seq"]
 
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
+    def write(client: httpx.Client, worker: int, n: int) -> str | None:
+        answer = client.post(
+            f"{server.url}/xrpc/com.atproto.repo.createRecord",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "repo": did,
+                "collection": NOTE,
+                "record": {"$type": NOTE, "text": f"{worker}-{n}"},
+            },
+        )
+        return str(answer.json()["uri"]) if answer.status_code == 200 else None
 
-    def write(worker: int) -> None:
-        with httpx.Client(timeout=5) as client:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                try:
-                    answer = client.post(
-                        f"{server.url}/xrpc/com.atproto.repo.createRecord",
-                        headers={"Authorization": f"Bearer {token}"},
-                        json={
-                            "repo": did,
-                            "collection": NOTE,
-                            "record": {"$type": NOTE, "text": f"{worker}-{n}"},
-                        },
-                    )
-                except httpx.HTTPError:
-                    return  # the node is gone
-                if answer.status_code == 200:
-                    with lock:
-                        acknowledged.append(answer.json()["uri"])
-
-    writers = [threading.Thread(target=write, args=(w,)) for w in range(4)]
-    for thread in writers:
-        thread.start()
-    while len(acknowledged) < 60:
-        time.sleep(0.01)
-    server.process.send_signal(signal.SIGKILL)
-    server.process.wait(10)
-    stop.set()
-    for thread in writers:
-        thread.join(10)
+    acknowledged = kill_9_while_writing(server, write, acknowledged_at_least=60)
     count = len(acknowledged)
 
     restarted = start_oms(data, port=server.port)

@@ -5,8 +5,6 @@ count nothing twice."""
 from __future__ import annotations
 
 import asyncio
-import signal
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 
 from oms.analytics.rollups import roll_up
 from oms.db.database import Database
-from tests.conftest import OmsProcess, start_oms
+from tests.conftest import OmsProcess, kill_9_while_writing, start_oms
 
 pytestmark = pytest.mark.slow
 
@@ -88,36 +86,13 @@ def test_acknowledged_listening_survives_kill_9_and_retries_count_once(tmp_path:
     server = start_oms(data)
     server.wait_healthy()
     track = _publish(server)
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
 
-    def listen(worker: int) -> None:
-        with httpx.Client(timeout=5) as client:
-            n = 0
-            while not stop.is_set():
-                n += 1
-                session = f"w{worker}-session-{n:05d}"
-                try:
-                    answer = client.post(f"{server.url}{REPORT}", json=_report(track, session))
-                except httpx.HTTPError:
-                    return  # the node is gone
-                if answer.status_code == 200:
-                    with lock:
-                        acknowledged.append(session)
+    def listen(client: httpx.Client, worker: int, n: int) -> str | None:
+        session = f"w{worker}-session-{n:05d}"
+        answer = client.post(f"{server.url}{REPORT}", json=_report(track, session))
+        return session if answer.status_code == 200 else None
 
-    players = [threading.Thread(target=listen, args=(w,)) for w in range(4)]
-    for thread in players:
-        thread.start()
-    while len(acknowledged) < 80:
-        time.sleep(0.01)
-    server.process.send_signal(signal.SIGKILL)
-    server.process.wait(10)
-    stop.set()
-    for thread in players:
-        thread.join(10)
-    with lock:
-        acked = list(acknowledged)
+    acked = kill_9_while_writing(server, listen, acknowledged_at_least=80)
 
     restarted = start_oms(data, port=server.port)
     restarted.wait_healthy()

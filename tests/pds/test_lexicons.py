@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from oms.errors import InvalidRequest
-from oms.pds.lexicon_validate import count_graphemes
+from oms.pds.graphemes import count_graphemes
 from oms.pds.lexicons import LexiconError, Lexicons
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "lexicons"

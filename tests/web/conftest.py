@@ -6,10 +6,12 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from mutagen.flac import FLAC, Picture
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, sync_playwright
 
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from tests.conftest import OmsProcess, run_oms
@@ -29,6 +31,43 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+# The player's <audio> element, as the pages' scripts find it.
+AUDIO = "document.getElementById('player-audio')"
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh profile per test: nothing queued, saved or pending, no device id."""
+    opened = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Iterator[Page]:
+    """A page of the test's profile; a script error on it fails the test."""
+    opened = context.new_page()
+    problems: list[str] = []
+    opened.on("pageerror", lambda error: problems.append(str(error)))
+    yield opened
+    assert problems == []
+
+
+def wait_playing_past(page: Page | Frame, seconds: float) -> None:
+    page.wait_for_function(
+        f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {seconds}", timeout=15_000
+    )
+
+
+def album_tracks(server: OmsProcess, titles: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The trackViews of an imported album (`titles`, all of them present) by title."""
+    answer = httpx.get(f"{server.url}/xrpc/fm.oms.catalog.searchTracks", params={"q": ""})
+    assert answer.status_code == 200, answer.text
+    found = {t["title"]: t for t in answer.json()["tracks"]}
+    assert set(titles) <= set(found)
+    return found
 
 
 def import_album(

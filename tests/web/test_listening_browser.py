@@ -14,19 +14,17 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, Response, expect
+from playwright.sync_api import BrowserContext, Frame, Page, Response, expect
 
 from oms.db.backup import DATABASE_FILE
 from tests.conftest import OmsProcess, journal_moved, start_oms
-from tests.web.conftest import import_album
+from tests.web.conftest import AUDIO, album_tracks, import_album, wait_playing_past
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ALBUM = ("Low Tide", "High Water", "Slack Water")
 SECONDS = 20
-AUDIO = "document.getElementById('player-audio')"
 METHOD = "/xrpc/fm.oms.analytics.reportListening"
 
 
@@ -47,11 +45,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OmsProcess]:
 @pytest.fixture(scope="module")
 def tracks(node: OmsProcess) -> dict[str, dict[str, Any]]:
     """The album's trackViews by title."""
-    answer = httpx.get(f"{node.url}/xrpc/fm.oms.catalog.searchTracks", params={"q": ""})
-    assert answer.status_code == 200, answer.text
-    found = {t["title"]: t for t in answer.json()["tracks"]}
-    assert set(ALBUM) <= set(found)
-    return found
+    return album_tracks(node, ALBUM)
 
 
 @dataclass
@@ -80,37 +74,14 @@ class Reports:
 
 
 @pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh profile per test: nothing queued, no device id, nothing pending."""
-    opened = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
 def reports(context: BrowserContext) -> Reports:
     watched = Reports()
     context.on("response", watched.watch)
     return watched
 
 
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    yield opened
-    assert problems == []
-
-
 def _rkey(uri: str) -> str:
     return uri.rsplit("/", 1)[1]
-
-
-def _wait_playing_past(page: Page | Frame, seconds: float) -> None:
-    page.wait_for_function(
-        f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {seconds}", timeout=15_000
-    )
 
 
 def _wait_for_player(page: Page | Frame) -> None:
@@ -206,7 +177,7 @@ def test_playing_then_pausing_reports_what_was_heard(
     page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]], reports: Reports
 ) -> None:
     _play_release(page, node, tracks)
-    _wait_playing_past(page, 3)
+    wait_playing_past(page, 3)
     paused_at, report = _pause(page, lambda: page.click("#player-play"))
 
     track = tracks[ALBUM[0]]
@@ -250,12 +221,12 @@ def test_a_track_counts_for_the_page_it_was_queued_from(
     page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]
 ) -> None:
     _play_release(page, node, tracks)
-    _wait_playing_past(page, 0.5)
+    wait_playing_past(page, 0.5)
     page.locator("a[href='/artist/ada.localhost']").first.click()
     expect(page).to_have_url(f"{node.public_url}/artist/ada.localhost")
     page.click("#player-next")  # the album's next track, started from the artist's page
     expect(page.locator("#player-title")).to_have_text(ALBUM[1])
-    _wait_playing_past(page, 1)
+    wait_playing_past(page, 1)
     _, report = _pause(page, lambda: page.click("#player-play"))
 
     assert report["track"]["uri"] == tracks[ALBUM[1]]["uri"]
@@ -267,7 +238,7 @@ def test_a_seek_starts_a_new_range(
     page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]], reports: Reports
 ) -> None:
     _play_release(page, node, tracks)
-    _wait_playing_past(page, 2)
+    wait_playing_past(page, 2)
     with page.expect_response(_is_report("seek")) as answer:
         # the position it leaves, read in the same task as the seek
         left_at = page.evaluate(
@@ -275,7 +246,7 @@ def test_a_seek_starts_a_new_range(
         )
 
     assert answer.value.status == 200
-    _wait_playing_past(page, 14)
+    wait_playing_past(page, 14)
     paused_at, report = _pause(page, lambda: page.evaluate("omsPlayer.pause()"))
 
     sent = reports.of(report["sessionId"])
@@ -300,7 +271,7 @@ def test_leaving_the_page_delivers_what_was_heard(
     since = int(time.time() * 1000)
     page.goto(f"{node.public_url}/track/ada.localhost/{_rkey(track['uri'])}")
     page.locator(".track-hero [data-action='play']").click()
-    _wait_playing_past(page, 3)
+    wait_playing_past(page, 3)
     left_at = float(page.evaluate(f"{AUDIO}.currentTime"))
     page.close(run_before_unload=True)
 
@@ -332,7 +303,7 @@ def test_a_signed_in_listener_is_known_by_the_account(
     track = tracks[ALBUM[1]]
     page.goto(f"{node.public_url}/track/ada.localhost/{_rkey(track['uri'])}")
     page.locator(".track-hero [data-action='play']").click()
-    _wait_playing_past(page, 2)
+    wait_playing_past(page, 2)
     _, report = _pause(page, lambda: page.click("#player-play"))
 
     sent = reports.of(report["sessionId"])
@@ -400,7 +371,7 @@ def test_the_embed_reports_as_the_embed_with_the_linking_site(
     expect(page.locator("#embed-title")).to_have_text(ALBUM[0])
     _wait_for_player(page)
     page.click("#player-play")
-    _wait_playing_past(page, 2)
+    wait_playing_past(page, 2)
     _, report = _pause(page, lambda: page.click("#player-play"))
     _check_embed_report(node, report, tracks[ALBUM[0]], artist_site)
 
@@ -414,7 +385,7 @@ def test_the_embed_framed_by_another_site_reports_that_site(
     frame = next(f for f in page.frames if f.url.startswith(node.public_url))
     _wait_for_player(frame)
     embed.locator("#player-play").click()
-    _wait_playing_past(frame, 2)
+    wait_playing_past(frame, 2)
     _, report = _pause(page, lambda: embed.locator("#player-play").click())
     _check_embed_report(node, report, tracks[ALBUM[0]], artist_site)
 
@@ -426,11 +397,11 @@ def test_repeat_one_plays_the_track_again_as_a_new_session(
     page.click("#player-repeat")
     page.click("#player-repeat")
     expect(page.locator("#player-repeat")).to_have_attribute("data-repeat", "one")
-    _wait_playing_past(page, 0.5)
+    wait_playing_past(page, 0.5)
     with page.expect_response(_is_report("ended"), timeout=15_000) as ended:
         page.evaluate(f"omsPlayer.seek({SECONDS - 3})")
     first = ended.value.request.post_data_json
-    _wait_playing_past(page, 1)
+    wait_playing_past(page, 1)
     expect(page.locator("#player-title")).to_have_text(ALBUM[0])
     _, second = _pause(page, lambda: page.click("#player-play"))
 
@@ -458,7 +429,7 @@ def test_a_report_the_node_could_not_take_is_sent_from_the_next_page(
     # The node answers 503 (being restarted behind its proxy) while the listener pauses.
     context.route(f"**{METHOD}", lambda route: route.fulfill(status=503, body=""))
     _play_release(page, node, tracks)
-    _wait_playing_past(page, 2)
+    wait_playing_past(page, 2)
     page.click("#player-play")
     page.wait_for_function(
         "() => (localStorage.getItem('oms.pendingReports') || '').includes('\"pause\"')"
@@ -486,13 +457,13 @@ def test_playing_a_track_again_once_it_ended_is_a_new_session(
     page.goto(f"{node.public_url}/embed/track/ada.localhost/{_rkey(tracks[ALBUM[1]]['uri'])}")
     _wait_for_player(page)
     page.click("#player-play")
-    _wait_playing_past(page, 0.5)
+    wait_playing_past(page, 0.5)
     with page.expect_response(_is_report("ended"), timeout=15_000) as ended:
         page.evaluate(f"omsPlayer.seek({SECONDS - 3})")
     first = ended.value.request.post_data_json
     expect(page.locator("#embed")).to_have_attribute("data-state", "paused")
     page.click("#player-play")
-    _wait_playing_past(page, 1)
+    wait_playing_past(page, 1)
     _, second = _pause(page, lambda: page.click("#player-play"))
 
     assert first["sessionId"] != second["sessionId"]

@@ -13,17 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.conftest import OmsProcess, start_oms
 from tests.media.conftest import png_bytes
-from tests.web.conftest import import_album
+from tests.web.conftest import AUDIO, album_tracks, import_album, wait_playing_past
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ALBUM = ("First Light", "Second Wave", "Third Tide")
 SECONDS = 20
-AUDIO = "document.getElementById('player-audio')"
 
 
 @pytest.fixture(scope="module")
@@ -46,28 +45,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OmsProcess]:
 @pytest.fixture(scope="module")
 def tracks(node: OmsProcess) -> dict[str, dict[str, Any]]:
     """The album's trackViews by title."""
-    answer = httpx.get(f"{node.url}/xrpc/fm.oms.catalog.searchTracks", params={"q": ""})
-    assert answer.status_code == 200, answer.text
-    found = {t["title"]: t for t in answer.json()["tracks"]}
-    assert set(ALBUM) <= set(found)
-    return found
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    """A fresh profile per test: nothing queued, nothing saved."""
-    opened = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
-    opened = context.new_page()
-    problems: list[str] = []
-    opened.on("pageerror", lambda error: problems.append(str(error)))
-    yield opened
-    assert problems == []
+    return album_tracks(node, ALBUM)
 
 
 @pytest.fixture(scope="module")
@@ -87,18 +65,12 @@ def _time(page: Page) -> float:
     return float(page.evaluate(f"{AUDIO}.currentTime"))
 
 
-def _wait_playing_past(page: Page, seconds: float) -> None:
-    page.wait_for_function(
-        f"() => !{AUDIO}.paused && {AUDIO}.currentTime > {seconds}", timeout=15_000
-    )
-
-
 def _play_album(page: Page, node: OmsProcess, tracks: dict[str, dict[str, Any]]) -> None:
     release = tracks["First Light"]["release"]["uri"].rsplit("/", 1)[1]
     page.goto(f"{node.public_url}/release/ada.localhost/{release}")
     page.locator("[data-tracklist] [data-action='play-all']").first.click()
     expect(page.locator("#player-title")).to_have_text("First Light")
-    _wait_playing_past(page, 0.5)
+    wait_playing_past(page, 0.5)
 
 
 def _queue_titles(page: Page) -> list[str]:
@@ -116,7 +88,7 @@ def test_play_fetches_segments_and_marks_the_track(
     row = page.locator("[data-tracklist] [data-track]").first
     title = row.locator(".track-title").inner_text()
     row.locator("[data-action='play']").click()
-    _wait_playing_past(page, 1.5)
+    wait_playing_past(page, 1.5)
     assert any("/hls/" in url for url in segments)
     expect(page.locator("#player-title")).to_have_text(title)
     expect(page.locator("#player")).to_have_attribute("data-state", "playing")
@@ -155,7 +127,7 @@ def test_next_previous_and_editing_the_queue(
     _play_album(page, node, tracks)
     page.click("#player-next")
     expect(page.locator("#player-title")).to_have_text("Second Wave")
-    _wait_playing_past(page, 0.2)
+    wait_playing_past(page, 0.2)
     page.click("#player-prev")  # at the start of a track: back to the one before
     expect(page.locator("#player-title")).to_have_text("First Light")
 
@@ -201,7 +173,7 @@ def test_switching_quality_changes_the_rendition(
         page.get_by_role("menuitemradio", name=choice).click()
         expect(page.locator("#player-rendition")).to_have_text(label, timeout=10_000)
         assert any(folder in url and url.endswith(".m4s") for url in requested), requested
-    _wait_playing_past(page, _time(page) + 0.5)
+    wait_playing_past(page, _time(page) + 0.5)
     assert page.evaluate("localStorage.getItem('oms.quality')") == "lossless"
 
 
@@ -247,7 +219,7 @@ def test_a_reload_restores_the_queue_and_position_paused(
     page.click("#player-queue-toggle")
     assert _queue_titles(page) == list(ALBUM)
     page.click("#player-play")
-    _wait_playing_past(page, 8)
+    wait_playing_past(page, 8)
 
 
 def test_a_share_link_with_a_start_time(
@@ -259,7 +231,7 @@ def test_a_share_link_with_a_start_time(
     page.wait_for_function(f"() => Math.abs({AUDIO}.currentTime - 12) < 1")
     assert page.evaluate(f"{AUDIO}.paused")
     page.click(".track-hero [data-action='play']")
-    _wait_playing_past(page, 12.3)
+    wait_playing_past(page, 12.3)
     # sharing the playing track puts its position in the link
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.locator(".track-hero summary").click()
@@ -298,12 +270,12 @@ def test_the_embed_plays(
     expect(page.locator("#embed-title")).to_have_text("First Light")
     page.screenshot(path=shots / "embed-track.png")
     page.click("#player-play")
-    _wait_playing_past(page, 1)
+    wait_playing_past(page, 1)
     release = track["release"]["uri"].rsplit("/", 1)[1]
     page.goto(f"{node.public_url}/embed/release/ada.localhost/{release}")
     page.get_by_role("button", name="Third Tide").click()
     expect(page.locator("#embed-title")).to_have_text("Third Tide")
-    _wait_playing_past(page, 1)
+    wait_playing_past(page, 1)
     page.screenshot(path=shots / "embed-release.png")
 
 
