@@ -13,13 +13,17 @@ from typing import Any
 import httpx
 import pytest
 
+from oms.analytics.fraud import FraudRules
 from oms.analytics.rollups import roll_up
 from oms.db.database import Database
-from tests.conftest import OmsProcess, kill_9_while_writing, start_oms
+from tests.conftest import OmsProcess, kill_9_while_writing, oms_env, start_oms
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery"
+# Every worker reports from loopback, one address: the burst rule's cap (100 sessions in ten
+# minutes) is lifted above what the test sends, or the sessions past it are rightly flagged.
+BURST_CAP = 100_000
 REPORT = "/xrpc/fm.oms.analytics.reportListening"
 
 
@@ -69,21 +73,23 @@ def _report(track: dict[str, str], session: str) -> dict[str, Any]:
     }
 
 
-async def _count(data: Path) -> tuple[int, set[str]]:
-    """Plays (OMS rule) after a rollup, and the sessions the raw store holds."""
+async def _count(data: Path) -> tuple[int, set[str], int]:
+    """Plays (OMS rule) after a rollup, the sessions the raw store holds, and flagged ones."""
     db = await Database.open(data / "oms.sqlite3")
     try:
-        await roll_up(db)
+        await roll_up(db, rules=FraudRules(burst_sessions=BURST_CAP))
         plays = await db.fetchval("SELECT coalesce(sum(plays_oms), 0) FROM listening_daily")
         stored = {r[0] for r in await db.fetchall("SELECT session FROM listening_reports")}
-        return int(plays), stored
+        flagged = await db.fetchval("SELECT count(*) FROM listening_flags")
+        return int(plays), stored, int(flagged)
     finally:
         await db.close()
 
 
 def test_acknowledged_listening_survives_kill_9_and_retries_count_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    server = start_oms(data)
+    env = oms_env(data, OMS_ANALYTICS_BURST_SESSIONS=str(BURST_CAP))
+    server = start_oms(data, env=env)
     server.wait_healthy()
     track = _publish(server)
 
@@ -94,7 +100,7 @@ def test_acknowledged_listening_survives_kill_9_and_retries_count_once(tmp_path:
 
     acked = kill_9_while_writing(server, listen, acknowledged_at_least=80)
 
-    restarted = start_oms(data, port=server.port)
+    restarted = start_oms(data, port=server.port, env=env)
     restarted.wait_healthy()
     with httpx.Client(timeout=5) as client:  # every player retries what it sent
         for session in acked:
@@ -102,8 +108,9 @@ def test_acknowledged_listening_survives_kill_9_and_retries_count_once(tmp_path:
                                json=_report(track, session)).status_code == 200  # fmt: skip
     assert restarted.stop() == 0
 
-    plays, stored = asyncio.run(_count(data))
+    plays, stored, flagged = asyncio.run(_count(data))
     assert set(acked) <= stored, "an acknowledged report was lost"
+    assert flagged == 0
     # A report may have been stored without its answer reaching the player: each counts once.
     assert plays == len(stored)
     assert len(stored) - len(acked) <= 4 * 2
