@@ -18,8 +18,7 @@ import logging
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
-from operator import attrgetter
+from dataclasses import dataclass
 from pathlib import Path
 
 from oms.analytics.reports import Report
@@ -39,11 +38,11 @@ log = logging.getLogger(__name__)
 
 ROTATE_BYTES = 8 * 1024 * 1024
 _FILE = re.compile(r"^listening-(\d{8})\.jsonl$")
-_NAMES = [field.name for field in fields(Report)]
-_VALUES = attrgetter(*_NAMES)  # a report's fields as a tuple, in order
+_NAMES = Report._fields
 _RANGES = _NAMES.index("ranges")
-# Made once: json.dumps with any option builds a new encoder at every call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+# Made once: json.dumps with any option builds a new encoder at every call. A report (a
+# tuple of numbers, strings and pairs of numbers) cannot hold itself: no circularity check.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 # What each field must be for the database to take it (ranges are checked as they are read).
 _KINDS: dict[str, type | tuple[type, ...]] = {
     **{name: str for name in _NAMES if name != "ranges"},
@@ -66,7 +65,7 @@ def _path(folder: Path, generation: int) -> Path:
 
 def encode(report: Report) -> bytes:
     """`report` as one journal line."""
-    return (_ENCODER.encode(_VALUES(report)) + "\n").encode()
+    return (_ENCODER.encode(report) + "\n").encode()
 
 
 def decode(line: bytes) -> Report:
@@ -74,7 +73,7 @@ def decode(line: bytes) -> Report:
     try:
         values = json.loads(line)
         values[_RANGES] = tuple((int(start), int(end)) for start, end in values[_RANGES])
-        report = Report(*values)
+        report = Report._make(values)
     except (ValueError, TypeError, IndexError, KeyError) as e:
         raise ValueError(f"not a journal line: {e}") from e
     for name, kinds in _KINDS.items():

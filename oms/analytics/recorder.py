@@ -49,6 +49,8 @@ class Listening:
         self.own_host = own_host
         self._tracks: dict[str, tuple[float, TrackLength | None]] = {}
         self._salts: dict[int, bytes] = {}
+        self._hashes: dict[str, str] = {}  # client address: its hash, for _hash_day
+        self._hash_day = -1
         self._journal: Journal | None = None
         # In the journal, not yet in the database: as rows, made on this thread (see store.append).
         self._pending: list[tuple[Any, ...]] = []
@@ -99,17 +101,25 @@ class Listening:
         counted by day and reason for the admins."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         uri = str(body["track"]["uri"])
-        track = await self._track(uri)
+        # What is cached is taken without a coroutine (the common case).
+        cached = self._tracks.get(uri)
+        if cached is not None and cached[0] > time.monotonic():
+            track = cached[1]
+        else:
+            track = await self._read_track(uri)
         if track is None:
             self._refuse(now, "unknown_track")
             raise NotFound(f"no track {uri} in this node's catalog", name="TrackNotFound")
+        hashed = self._hashes.get(address) if now // store.DAY_MS == self._hash_day else None
+        if hashed is None:
+            hashed = await self._address_hash(address, now)
         try:
             report = normalize(
                 body,
                 listener=listener,
                 duration_ms=track.duration_ms,
                 received_at=now,
-                address=await self._address_hash(address, now),
+                address=hashed,
                 own_host=self.own_host,
                 clients=clients,
             )
@@ -156,26 +166,30 @@ class Listening:
 
     # --- the catalog, cached -----------------------------------------------------------
 
-    async def _track(self, uri: str) -> TrackLength | None:
-        now = time.monotonic()
-        cached = self._tracks.get(uri)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+    async def _read_track(self, uri: str) -> TrackLength | None:
+        """The length of `uri` from the catalog (None when it has no such track), cached for
+        _TRACK_TTL_S (_UNKNOWN_TTL_S when it has none)."""
         found = (await track_lengths(self.db, [uri])).get(uri)
         if len(self._tracks) >= _CACHE_LIMIT:
             self._tracks.clear()
-        self._tracks[uri] = (now + (_TRACK_TTL_S if found else _UNKNOWN_TTL_S), found)
+        expires = time.monotonic() + (_TRACK_TTL_S if found else _UNKNOWN_TTL_S)
+        self._tracks[uri] = (expires, found)
         return found
 
     async def _address_hash(self, address: str, now_ms: int) -> str:
         """The client address hashed with the day's salt: the same address gives the same
-        hash all day (for the burst rule) and an unrelated one the next day."""
+        hash all day (for the burst rule) and an unrelated one the next day. Remembered for
+        the day (up to _CACHE_LIMIT addresses)."""
         day = now_ms // store.DAY_MS
         salt = self._salts.get(day)
         if salt is None:
             salt = await self.db.write(lambda connection: store.salt_for(connection, day))
             self._salts = {day: salt}
-        return hashlib.sha256(salt + address.encode()).hexdigest()[:16]
+        hashed = hashlib.sha256(salt + address.encode()).hexdigest()[:16]
+        if day != self._hash_day or len(self._hashes) >= _CACHE_LIMIT:
+            self._hashes, self._hash_day = {}, day
+        self._hashes[address] = hashed
+        return hashed
 
     # --- the journal and its move into the database --------------------------------------
 

@@ -8,12 +8,12 @@ claims about its own client kind is bounded by the surface (`clients`)."""
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from oms.analytics.coverage import Intervals, clip, seconds_of_ms
 from oms.analytics.places import country_of, referrer_domain
@@ -55,8 +55,10 @@ _PAST_MS = 24 * 3_600_000
 _NO_LENGTH_S = 24 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(NamedTuple):
+    """A report as kept: the fields of its listening_reports row, in the row's order (ranges
+    unpacked); a tuple, so the journal and the database take it as it is."""
+
     received_at: int
     session: str
     track_uri: str
@@ -83,7 +85,11 @@ def _invalid(message: str) -> InvalidRequest:
 def device_listener(device: str | None, session: str) -> str:
     """The pseudonym of an anonymous listener: a hash of the player's device id (of the
     session id when it sent none), so the raw id is never stored."""
-    seed = f"device:{device}" if device else f"session:{session}"
+    return _pseudonym(f"device:{device}" if device else f"session:{session}")
+
+
+@functools.lru_cache(maxsize=16_384)  # a player reports every ten seconds: hash it once
+def _pseudonym(seed: str) -> str:
     return "dev:" + hashlib.sha256(seed.encode()).hexdigest()[:24]
 
 
@@ -93,7 +99,7 @@ def length_seconds(duration_ms: int | None) -> int | None:
 
 def _ms(value: str, field: str) -> int:
     try:
-        moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.datetime.fromisoformat(value)
     except ValueError as e:
         raise _invalid(f"{field} is not a datetime: {value!r}") from e
     if moment.tzinfo is None:

@@ -45,25 +45,9 @@ DAY_MS = 86_400_000
 # Values per IN list, well under SQLite's limit on bound parameters.
 _IN_CHUNK = 500
 
-REPORT_COLUMNS = (
-    "received_at",
-    "session",
-    "track_uri",
-    "track_cid",
-    "length_s",
-    "listener",
-    "ranges",
-    "beyond_s",
-    "position_s",
-    "events",
-    "sent_at",
-    "client",
-    "source",
-    "referrer",
-    "rendition",
-    "country",
-    "address",
-)
+# A listening_reports row holds a report's fields under their own names, in their order.
+REPORT_COLUMNS: tuple[str, ...] = Report._fields
+_RANGES = REPORT_COLUMNS.index("ranges")
 # Rows go in by multi-row INSERTs of up to _ROWS_AT_ONCE rows: one statement step for many
 # rows (executemany steps once a row, giving up and taking back the GIL each time, which the
 # serving thread then waits on). Chunks are powers of two, so a few statements are prepared.
@@ -81,25 +65,7 @@ def _insert_reports(rows: int) -> str:
 
 def report_row(r: Report) -> tuple[Any, ...]:
     """`r` as the values of a listening_reports row, in REPORT_COLUMNS order."""
-    return (
-        r.received_at,
-        r.session,
-        r.track_uri,
-        r.track_cid,
-        r.length_s,
-        r.listener,
-        pack(r.ranges),
-        r.beyond_s,
-        r.position_s,
-        r.events,
-        r.sent_at,
-        r.client,
-        r.source,
-        r.referrer,
-        r.rendition,
-        r.country,
-        r.address,
-    )
+    return (*r[:_RANGES], pack(r.ranges), *r[_RANGES + 1 :])
 
 
 def append(

@@ -173,9 +173,12 @@ class Lexicons:
         Missing params get their default; params the lexicon does not name are dropped.
         """
         schema = self._method(nsid).get("parameters") or {}
+        properties = schema.get("properties")
+        if not properties:  # most procedures: nothing to take
+            return {}
         required = set(schema.get("required", []))
         result: dict[str, object] = {}
-        for name, prop in schema.get("properties", {}).items():
+        for name, prop in properties.items():
             path = f"Params/{name}"
             raw = params.get(name)
             if raw is None or raw == []:

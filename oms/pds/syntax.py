@@ -253,25 +253,25 @@ def _datetime_problem(s: str) -> str | None:
             "must look like 1985-04-12T23:20:50.123Z: four-digit year, upper-case T, "
             "and a Z or ±hh:mm timezone"
         )
-    if m["tz"] == "-00:00":
+    year_text, month_text, day_text, hour, minute, second, tz, sign, tz_hour, tz_minute = m.groups()
+    if tz == "-00:00":
         return 'must not use the "-00:00" timezone'
-    year, month, day = int(m["year"]), int(m["month"]), int(m["day"])
-    hour, minute, second = int(m["hour"]), int(m["minute"]), int(m["second"])
+    year, month, day = int(year_text), int(month_text), int(day_text)
     if not 1 <= month <= 12:
         return "has no such month"
     if not 1 <= day <= _days_in_month(year, month):
         return "has no such day in its month"
-    if hour > 23 or minute > 59 or second > 59:
+    if int(hour) > 23 or int(minute) > 59 or int(second) > 59:
         return "has no such time of day"
-    offset_s = 0
-    if m["sign"] is not None:
-        tz_hour, tz_minute = int(m["tzhour"]), int(m["tzminute"])
-        if tz_hour > 23 or tz_minute > 59:
-            return "has no such timezone offset"
-        offset_s = (tz_hour * 3600 + tz_minute * 60) * (1 if m["sign"] == "+" else -1)
-    instant = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
-    if instant - offset_s < _YEAR_ZERO_S:
-        return "falls before year 0 in UTC"
+    if sign is not None and (int(tz_hour) > 23 or int(tz_minute) > 59):
+        return "has no such timezone offset"
+    # An offset moves the instant by less than a day: only year 0 can fall before it.
+    if year == 0 and sign == "+":
+        offset_s = int(tz_hour) * 3600 + int(tz_minute) * 60
+        instant = _days_from_civil(0, month, day) * 86400
+        instant += int(hour) * 3600 + int(minute) * 60 + int(second)
+        if instant - offset_s < _YEAR_ZERO_S:
+            return "falls before year 0 in UTC"
     return None
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,11 +30,16 @@ REPORT_MAX_BYTES = 64 * 1024
 _REPORTS = "listening-report"
 
 
+@functools.cache
+def _report_limit(per_minute: int) -> Limit:
+    return Limit(_REPORTS, per_minute, 60, "listening reports")
+
+
 async def report_listening(call: XrpcCall) -> None:
     context = call.context
     per_minute = int(context.settings["limits.listening_reports_per_minute"])
     address = client_address(call)
-    context.limits.hit(Limit(_REPORTS, per_minute, 60, "listening reports"), address)
+    context.limits.hit(_report_limit(per_minute), address)
     viewer = await optional_viewer(call)
     body = await call.json_input(limit=REPORT_MAX_BYTES)
     await context.listening.report(body, listener=viewer.did if viewer else None, address=address)

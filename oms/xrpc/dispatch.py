@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 # A record may be up to 1 MB; applyWrites carries up to 200 writes, but the spec's overall
 # request limit for JSON bodies keeps them well below this.
 MAX_JSON_BODY = 2 * 1024 * 1024
+# The HTTP verbs each kind of method is called with.
+_VERBS = {"query": ("GET", "HEAD"), "procedure": ("POST",)}
 
 
 @dataclass
@@ -43,6 +45,10 @@ class XrpcCall:
     nsid: str
     params: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
+
+    def has_header(self, name: bytes) -> bool:
+        """Whether the request carries header `name` (lower case, as ASGI gives names)."""
+        return any(key == name for key, _ in self.request.scope["headers"])
 
     async def json_input(self, *, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
         """The request body as JSON, validated (and defaulted) against the method's lexicon;
@@ -134,7 +140,7 @@ def xrpc_endpoint(
                 {"error": "MethodNotImplemented", "message": f"{nsid} is not served here"},
                 status_code=501,
             )
-        expected = {"query": ("GET", "HEAD"), "procedure": ("POST",)}.get(kind, ("GET",))
+        expected = _VERBS.get(kind, ("GET",))
         if request.method not in expected:
             return JSONResponse(
                 {"error": "InvalidRequest", "message": f"{nsid} is a {kind}: use {expected[0]}"},
