@@ -75,6 +75,24 @@ def test_a_report_is_kept_normalized_and_counts_once_rolled_up(stage: Stage) -> 
     assert track["counts"]["listeners"] == 1
 
 
+def test_an_address_hashes_alike_all_day_and_unlike_the_next_day(stage: Stage) -> None:
+    listening = stage.context.listening
+    day = int(time.time() * 1000) // 86_400_000 * 86_400_000
+
+    def address_hash(address: str, at_ms: int) -> str:
+        body = stage.body("song", [(0, 5_000)], sentAt=iso(at_ms))
+        report = stage.client.portal.call(
+            lambda: listening.report(body, listener=None, address=address, now_ms=at_ms)
+        )
+        return report.address
+
+    morning = address_hash("192.0.2.7", day + 3_600_000)
+    assert address_hash("192.0.2.7", day + 80_000_000) == morning
+    assert address_hash("192.0.2.8", day + 80_000_000) != morning
+    assert address_hash("192.0.2.7", day + 86_400_000 + 60_000) != morning
+    assert address_hash("192.0.2.7", day + 3_600_000) == morning  # the day's salt is kept
+
+
 def test_a_repeated_or_overlapping_report_never_counts_twice(stage: Stage) -> None:
     body = stage.body("song", [(0, 40_000)], sessionId="again-0001")
     for _ in range(3):
