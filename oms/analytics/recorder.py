@@ -160,10 +160,6 @@ class Listening:
         self._journal.close()
         self._journal = None
 
-    def forget_tracks(self) -> None:
-        """Drop the cached track lengths (a track was deleted or edited)."""
-        self._tracks.clear()
-
     # --- the catalog, cached -----------------------------------------------------------
 
     async def _read_track(self, uri: str) -> TrackLength | None:
