@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from oms.analytics import journal
 from oms.audit import CLI
 from oms.config import Settings, load_settings
 from oms.context import AppContext
-from oms.db.backup import JOURNAL_DIR
+from oms.db.backup import JOURNAL_DIR, create_backup
 from oms.media.ffmpeg_binary import locate_ffmpeg
 from oms.pds.accounts import set_role
 
@@ -174,6 +175,20 @@ def kill_9_while_writing(
         thread.join(10)
     with lock:
         return list(acknowledged)
+
+
+async def back_up_while(
+    data_dir: Path, archive: Path, work: Callable[[asyncio.Event], Awaitable[None]]
+) -> None:
+    """`oms backup` of `data_dir` into `archive` in the middle of `work(stop)`, which runs
+    until `stop` is set: 0.2 s in, then 0.1 s more before it is stopped and awaited."""
+    stop = asyncio.Event()
+    working = asyncio.create_task(work(stop))
+    await asyncio.sleep(0.2)
+    await asyncio.to_thread(create_backup, data_dir, archive)
+    await asyncio.sleep(0.1)
+    stop.set()
+    await working
 
 
 def journal_moved(data_dir: Path, connection: sqlite3.Connection) -> bool:

@@ -48,9 +48,10 @@ class Listening:
         self.db = db
         self.own_host = own_host
         self._tracks: dict[str, tuple[float, TrackLength | None]] = {}
-        self._salts: dict[int, bytes] = {}
-        self._hashes: dict[str, str] = {}  # client address: its hash, for _hash_day
-        self._hash_day = -1
+        # The day (UTC day number) whose salt hashes client addresses, and the hashes made.
+        self._day = -1
+        self._salt = b""
+        self._hashes: dict[str, str] = {}
         self._journal: Journal | None = None
         # In the journal, not yet in the database: as rows, made on this thread (see store.append).
         self._pending: list[tuple[Any, ...]] = []
@@ -110,7 +111,7 @@ class Listening:
         if track is None:
             self._refuse(now, "unknown_track")
             raise NotFound(f"no track {uri} in this node's catalog", name="TrackNotFound")
-        hashed = self._hashes.get(address) if now // store.DAY_MS == self._hash_day else None
+        hashed = self._hashes.get(address) if now // store.DAY_MS == self._day else None
         if hashed is None:
             hashed = await self._address_hash(address, now)
         try:
@@ -177,13 +178,12 @@ class Listening:
         hash all day (for the burst rule) and an unrelated one the next day. Remembered for
         the day (up to _CACHE_LIMIT addresses)."""
         day = now_ms // store.DAY_MS
-        salt = self._salts.get(day)
-        if salt is None:
+        if day != self._day:
             salt = await self.db.write(lambda connection: store.salt_for(connection, day))
-            self._salts = {day: salt}
-        hashed = hashlib.sha256(salt + address.encode()).hexdigest()[:16]
-        if day != self._hash_day or len(self._hashes) >= _CACHE_LIMIT:
-            self._hashes, self._hash_day = {}, day
+            self._day, self._salt, self._hashes = day, salt, {}
+        elif len(self._hashes) >= _CACHE_LIMIT:
+            self._hashes = {}
+        hashed = hashlib.sha256(self._salt + address.encode()).hexdigest()[:16]
         self._hashes[address] = hashed
         return hashed
 

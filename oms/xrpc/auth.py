@@ -26,9 +26,6 @@ __all__ = [
 ]
 
 
-_CSRF_KEY = CSRF_HEADER.lower().encode()
-
-
 @dataclass(frozen=True)
 class Viewer:
     did: str
@@ -96,7 +93,7 @@ async def authenticated(
 async def _grant(call: XrpcCall) -> tuple[Viewer, str]:
     """Who signs this call, and their account's status (checked once per call)."""
     context = call.context
-    if not call.has_header(b"authorization") and _cookie_call(call):
+    if "authorization" not in call.request.headers and _cookie_call(call):
         return await _browser_viewer(call), "active"
     grant = await sessions.verify_access(
         context.db, context.keys, hostname=context.settings.hostname, token=bearer_token(call)
@@ -135,7 +132,7 @@ async def authorize(call: XrpcCall, capability: str) -> None:
 async def optional_viewer(call: XrpcCall) -> Viewer | None:
     """The signed-in account, or None for an anonymous call. A token that is present but bad
     is still an error: quietly treating it as anonymous would hide the client's problem."""
-    if not call.has_header(b"authorization") and not _cookie_call(call):
+    if "authorization" not in call.request.headers and not _cookie_call(call):
         return None
     return await authenticated(call)
 
@@ -143,7 +140,7 @@ async def optional_viewer(call: XrpcCall) -> Viewer | None:
 def _cookie_call(call: XrpcCall) -> bool:
     """A call from the node's own pages: a session cookie and the CSRF header. The cookie
     alone (a page's plain fetch, or another site's form) leaves the call anonymous."""
-    return call.has_header(_CSRF_KEY) and bool(call.request.cookies.get(COOKIE_NAME))
+    return CSRF_HEADER in call.request.headers and bool(call.request.cookies.get(COOKIE_NAME))
 
 
 async def _browser_viewer(call: XrpcCall) -> Viewer:

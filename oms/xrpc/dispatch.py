@@ -46,10 +46,6 @@ class XrpcCall:
     params: dict[str, Any]
     state: dict[str, Any] = field(default_factory=dict)
 
-    def has_header(self, name: bytes) -> bool:
-        """Whether the request carries header `name` (lower case, as ASGI gives names)."""
-        return any(key == name for key, _ in self.request.scope["headers"])
-
     async def json_input(self, *, limit: int = MAX_JSON_BODY) -> dict[str, Any]:
         """The request body as JSON, validated (and defaulted) against the method's lexicon;
         a body over `limit` bytes is refused unread."""

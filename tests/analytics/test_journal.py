@@ -18,8 +18,9 @@ from oms.analytics import journal, store
 from oms.analytics.journal import Journal, Position, decode, encode, unmoved
 from oms.analytics.recorder import Listening
 from oms.analytics.reports import Report
-from oms.db.backup import JOURNAL_DIR, create_backup, restore_backup
+from oms.db.backup import JOURNAL_DIR, restore_backup
 from oms.db.database import Database
+from tests.conftest import back_up_while
 
 pytestmark = pytest.mark.anyio
 
@@ -206,23 +207,17 @@ async def test_a_backup_taken_while_reports_stream_in_restores_each_once(
     db = await Database.open(data / "oms.sqlite3")
     listening = Listening(db, own_host="localhost")
     await listening.open(data / JOURNAL_DIR)
-    stop = asyncio.Event()
     sent = 0
 
-    async def player() -> None:
+    async def player(stop: asyncio.Event) -> None:
         nonlocal sent
         while not stop.is_set():
             listening._append(_report(sent))
             sent += 1
             await asyncio.sleep(0 if sent % 5 else 0.001)
 
-    playing = asyncio.create_task(player())
-    await asyncio.sleep(0.2)
     archive = tmp_path / "backup.tar"
-    await asyncio.to_thread(create_backup, data, archive)
-    await asyncio.sleep(0.1)
-    stop.set()
-    await playing
+    await back_up_while(data, archive, player)
     await listening.close()
     await db.close()
 

@@ -10,6 +10,7 @@ import pytest
 from oms.db.backup import create_backup, restore_backup
 from oms.db.database import Database
 from oms.errors import InvalidRequest
+from tests.conftest import back_up_while
 
 pytestmark = pytest.mark.anyio
 
@@ -27,9 +28,8 @@ async def test_a_backup_taken_during_writes_restores_a_consistent_snapshot(tmp_p
     (data / "keys").mkdir(mode=0o700)
     (data / "keys" / "node.pem").write_bytes(b"key")
     db = await Database.open(data / "oms.sqlite3")
-    stop = asyncio.Event()
 
-    async def write() -> None:
+    async def write(stop: asyncio.Event) -> None:
         # Each transaction writes a pair of rows; a consistent snapshot never has half a pair.
         n = 0
         while not stop.is_set():
@@ -39,13 +39,8 @@ async def test_a_backup_taken_during_writes_restores_a_consistent_snapshot(tmp_p
                 await tx.execute("INSERT INTO node_state VALUES (?, 'b', 0)", (f"{n:06d}b",))
             n += 1
 
-    writer = asyncio.create_task(write())
-    await asyncio.sleep(0.2)
     archive = tmp_path / "backup.tar"
-    await asyncio.to_thread(create_backup, data, archive)
-    await asyncio.sleep(0.1)
-    stop.set()
-    await writer
+    await back_up_while(data, archive, write)
     live = _rows(data / "oms.sqlite3")
     await db.close()
 
